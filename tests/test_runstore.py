@@ -1,0 +1,161 @@
+import json
+
+import pytest
+
+from w2s_lib.runstore import RunStore, StageMissingError, canonical_json, stage_hash
+
+
+def build(store, name, config, deps=(), payload="x", metrics=None):
+    """Open a stage and, unless it is up to date, write one file and commit. Returns (stage, computed?)."""
+    st = store.stage(name, config, deps=deps)
+    if st.done:
+        return st, False
+    (st.path / "out.txt").write_text(payload)
+    st.commit(metrics=metrics or {"payload": payload})
+    return st, True
+
+
+def test_commit_then_skip(tmp_path):
+    store = RunStore(tmp_path / "runs/toy/seed0")
+    st, computed = build(store, "data", {"n": 3})
+    assert computed and st.done
+    assert (st.dir / "out.txt").read_text() == "x"
+    assert st.metrics == {"payload": "x"}
+    assert not st.partial.exists()
+    saved = json.loads((st.dir / "config.json").read_text())
+    assert saved["config"] == {"n": 3} and saved["hash"] == st.hash
+    # Same config: skipped, nothing rewritten.
+    st2, computed2 = build(store, "data", {"n": 3}, payload="other")
+    assert not computed2 and (st2.dir / "out.txt").read_text() == "x"
+
+
+def test_uncommitted_stage_is_invisible(tmp_path):
+    store = RunStore(tmp_path)
+    st = store.stage("weak_model", {"lr": 1e-4})
+    (st.path / "half.txt").write_text("half")
+    assert not st.done and st.path.name == "weak_model.partial"
+    assert not (tmp_path / "weak_model").exists()
+    with pytest.raises(StageMissingError, match="run notebooks/01_weak_data.ipynb"):
+        store.require("weak_model", hint="run notebooks/01_weak_data.ipynb")
+
+
+def test_changed_config_recomputes_and_replaces(tmp_path):
+    store = RunStore(tmp_path)
+    a, _ = build(store, "data", {"n": 3}, payload="old")
+    b, computed = build(store, "data", {"n": 4}, payload="new")
+    assert computed and b.hash != a.hash
+    assert (b.dir / "out.txt").read_text() == "new"
+    assert not a.done and b.done
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]       # no .partial or .old-* left
+
+
+def test_changed_upstream_recomputes_downstream(tmp_path):
+    store = RunStore(tmp_path)
+    build(store, "data", {"n": 3})
+    w1, _ = build(store, "weak", {"lr": 1}, deps=["data"])
+    assert w1.deps == {"data": store.require("data").hash}
+    _, again = build(store, "weak", {"lr": 1}, deps=["data"])
+    assert not again
+    build(store, "data", {"n": 5})                       # upstream recomputed
+    w2, recomputed = build(store, "weak", {"lr": 1}, deps=["data"])
+    assert recomputed and w2.hash != w1.hash
+
+
+def test_missing_dependency_names_it_and_hint(tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(StageMissingError, match=r"stage 'data' is missing.*run 01 first"):
+        store.stage("weak", {}, deps={"data": "run 01 first"})
+
+
+def test_stale_partial_is_discarded(tmp_path):
+    store = RunStore(tmp_path)
+    st = store.stage("gen", {"t": 1.0})
+    (st.path / "leftover.txt").write_text("from t=1.0")
+    st2 = store.stage("gen", {"t": 0.5})                 # another config: old partial files must go
+    assert not (st2.path / "leftover.txt").exists()
+    st3 = store.stage("gen", {"t": 0.5})                 # same config: partial kept (resume)
+    (st3.path / "keep.txt").write_text("k")
+    assert (store.stage("gen", {"t": 0.5}).path / "keep.txt").exists()
+
+
+def test_commit_twice_and_hash_is_canonical(tmp_path):
+    store = RunStore(tmp_path)
+    st, _ = build(store, "data", {"a": 1, "b": [1, 2]})
+    with pytest.raises(RuntimeError, match="already committed"):
+        st.commit()
+    assert stage_hash("s", {"a": 1, "b": (1, 2)}, {}) == stage_hash("s", {"b": [1, 2], "a": 1}, {})
+    with pytest.raises(TypeError, match="cannot hash a object"):
+        canonical_json({"f": object()})
+
+
+def test_edited_config_json_is_detected(tmp_path):
+    store = RunStore(tmp_path)
+    st, _ = build(store, "data", {"n": 3})
+    saved = json.loads((st.dir / "config.json").read_text())
+    saved["config"]["n"] = 99
+    (st.dir / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(Exception, match="does not match its config"):
+        store.require("data")
+
+
+# ---- sharded jobs -------------------------------------------------------------------------------------
+def square_rows(batch):
+    return [{"x": x, "y": x * x, "t": (x, "tuple becomes list")} for x in batch]
+
+
+def test_sharded_interrupted_then_resumed(tmp_path):
+    items = list(range(23))
+    reference = RunStore(tmp_path / "ref").stage("gen", {"k": 1}).sharded("samples", items, 5, square_rows)
+
+    store = RunStore(tmp_path / "run")
+    calls = []
+
+    def flaky(batch):
+        calls.append(batch[0])
+        if len(calls) == 3:                               # dies on the 3rd shard
+            raise KeyboardInterrupt("killed")
+        return square_rows(batch)
+
+    st = store.stage("gen", {"k": 1})
+    with pytest.raises(KeyboardInterrupt):
+        st.sharded("samples", items, 5, flaky)
+    shards = sorted(p.name for p in (st.path / "samples").glob("shard-*.jsonl"))
+    assert shards == ["shard-00000.jsonl", "shard-00001.jsonl"]
+    assert not list((st.path / "samples").glob("*.tmp"))
+
+    calls.clear()
+    st = store.stage("gen", {"k": 1})                    # a new session, same config
+    rows = st.sharded("samples", items, 5, square_rows_counting(calls))
+    assert calls == [10, 15, 20]                          # only the missing shards were computed
+    assert rows == reference                              # same rows, same order, nothing duplicated
+    assert [r["x"] for r in rows] == items
+    st.commit(metrics={"n": len(rows)})
+    assert st.sharded("samples", items, 5, pytest.fail) == reference   # committed: read back, no calls
+
+
+def square_rows_counting(calls):
+    def fn(batch):
+        calls.append(batch[0])
+        return square_rows(batch)
+    return fn
+
+
+def test_sharded_discards_shards_of_other_items_or_config(tmp_path):
+    store = RunStore(tmp_path)
+    st = store.stage("gen", {"k": 1})
+    st.sharded("samples", [1, 2, 3], 2, square_rows)
+    calls = []
+    rows = st.sharded("samples", [4, 5, 6], 2, square_rows_counting(calls))   # other items: recompute all
+    assert calls == [4, 6] and [r["x"] for r in rows] == [4, 5, 6]
+
+    calls.clear()
+    st2 = store.stage("gen", {"k": 2})                   # config changed: stale partial discarded
+    st2.sharded("samples", [4, 5, 6], 2, square_rows_counting(calls))
+    assert calls == [4, 6]
+
+
+def test_sharded_rejects_bad_rows(tmp_path):
+    st = RunStore(tmp_path).stage("gen", {})
+    with pytest.raises(TypeError, match="list of dicts"):
+        st.sharded("samples", [1], 1, lambda b: ["not a dict"])
+    assert not (st.path / "samples" / "shard-00000.jsonl").exists()     # nothing written for a bad shard
