@@ -156,3 +156,15 @@ def test_forbid_gold_reaches_child_processes(run):
                            text=True)
     assert p.returncode == 3 and "stage 04 sampling" in p.stdout, p.stderr
     assert gold_access_log(run_dir)[-1]["allowed"] is False
+
+
+def test_gold_free_record_survives_pickle():
+    """Process pools (grading, generation) pickle records: the guard must survive the trip."""
+    import pickle
+
+    q = pickle.loads(pickle.dumps(hide_gold([rec(1, level=2)])[0]))
+    assert q.meta == {"level": 2}
+    with pytest.raises(LeakageError):
+        q.answer
+    with pytest.raises(LeakageError):
+        q.meta["answer"]

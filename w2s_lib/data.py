@@ -55,7 +55,7 @@ OLYMPIC_DROPPED_TYPES = ("CODE", "OT")
 PAPER_SIZES = {"gsm8k": (7000, 7000, 1319), "math": (6000, 6000, 500), "olympicarena": (0, 6020, 313)}
 FORMATS = ("gsm8k", "math", "olympicarena", "w2s")
 
-Where = tuple  # (path, lineno): what a DataError names
+Where = tuple[Any, "int | None"]  # (path, lineno): what a DataError names
 
 
 # ---------------------------------------------------------------------------------------------------
