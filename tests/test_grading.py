@@ -287,3 +287,47 @@ def test_single_calls_are_safe_from_threads():
         got = list(ex.map(lambda p: answers_match(*p), [("\\sqrt{4}", "2"), ("\\sqrt{9}", "4")] * 4))
     assert got == [True, False] * 4
     assert "timeouts" in grading_stats()
+
+
+# ---------------------------------------------------------------------------------------------- cheap checks
+
+def test_float_evaluator_reads_constant_latex_only():
+    from w2s_lib.grading_numeric import approx_value
+
+    assert approx_value("3\\sqrt{13}") == pytest.approx(3 * 13 ** 0.5)
+    assert approx_value("\\frac{\\pi}{6}") == pytest.approx(3.141592653589793 / 6)
+    assert approx_value("2^{10}-1") == 1023
+    assert approx_value("\\sqrt[3]{8}") == pytest.approx(2)
+    assert approx_value("2(3+1)") == 8
+    assert approx_value("-\\frac{3}{4}") == -0.75
+    for s in ["x+1", "e^{-2}", "6-5i", "\\infty", "\\cos 3", "2^{2^{2^{30}}}", "\\frac{1}{0}", "\\sqrt{-1}", "1,2"]:
+        assert approx_value(s) is None, s
+
+
+@pytest.mark.parametrize(
+    "a, b, verdict",
+    [
+        ("5", "\\sqrt{24}", False),  # different values: no sympy needed
+        ("\\sqrt{51}", "3\\sqrt{13}", False),
+        ("1.414", "\\sqrt{2}", True),  # the rounding rule, >= 3 places
+        ("1.41", "\\sqrt{2}", False),
+        ("\\frac{\\pi}{2}", "1.5708", True),
+        ("3", "2x+3", False),  # a formula with a variable is not a constant
+        ("3", "\\begin{pmatrix} 3 \\end{pmatrix}", False),
+        ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 & 2 \\end{pmatrix}", False),
+        ("12", "(0,9) \\cup (9,36)", False),
+        ("1", "1 \\pm \\sqrt{19}", False),
+        ("3", "x > 3", False),
+        ("east", "2k+2", False),
+        ("(C)", "288\\pi", False),
+        ("(1,2)", "1", False),
+        ("\\sqrt{4}", "2", None),  # same value: sympy must confirm
+        ("x^2", "x \\cdot x", None),
+    ],
+)
+def test_cheap_checks_settle_what_they_safely_can(a, b, verdict):
+    from w2s_lib.grading_normalize import analyze, decide
+
+    assert decide(analyze(a), analyze(b)) is verdict
+    if verdict is not None:
+        assert answers_match(a, b) is verdict

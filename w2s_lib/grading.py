@@ -16,8 +16,11 @@ How a comparison is decided, cheapest first:
 1. `analyze` (grading_normalize) cleans both answers (delimiters, units, `\\dfrac`, `x =`, ...) and computes a
    canonical key. Equal keys -> equal.
 2. Plain numbers are compared exactly as fractions (`0.25` = `\\frac14` = `1/4`), with one rounding rule
-   (`0.333` = `1/3`); tuples/sets of plain numbers, letters and words are settled here too. This is why the
-   7,000 GSM8K weak outputs grade in well under a second: they never reach sympy.
+   (a decimal with >= 3 places equals the exact value it rounds: `0.333` = `1/3`, `1.414` = `\\sqrt2`);
+   tuples/sets of plain numbers, letters and words are settled here too. Cheap *negatives* come next: answers
+   of different shapes (a number vs a matrix, an interval union, an inequality, `a \\pm b`, a formula with a
+   variable), and constant expressions whose float values differ (grading_numeric). This is why the 7,000
+   GSM8K weak outputs grade in well under a second and most majority-vote comparisons never reach sympy.
 3. Everything else (`\\sqrt`, `\\pi`, polynomials, matrices, intervals with expressions, equations) goes to
    math-verify in a worker process under a wall-clock limit (grading_pool). A timeout is "not equal".
 

@@ -17,12 +17,14 @@ and gives it a canonical `key`. What the normaliser removes, and why it is safe 
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
 from w2s_lib.grading_extract import last_boxed
+from w2s_lib.grading_numeric import approx_value
 
 # ---------------------------------------------------------------------------------------------- cleaning
 
@@ -326,4 +328,74 @@ def decide(a: Parsed, b: Parsed) -> bool | None:
         return all(numbers_match(x.number, y.number) for x, y in zip(xs, ys))
     if (a.kind == "seq") != (b.kind == "seq") and (a.kind in simple or b.kind in simple):
         return False  # a list/tuple never equals a single number, letter or word
+    if a.kind in ("choice", "text") or b.kind in ("choice", "text"):
+        return False  # a letter or word never equals a formula, list or matrix
+    sa, sb = shape(a), shape(b)
+    if sa != sb and "scalar" in (sa, sb) and {sa, sb} <= _SHAPES:
+        return False  # e.g. a number against a matrix, an interval union, an inequality or "1 \\pm \\sqrt{19}"
+    if sa == sb == "matrix" and _matrix_dims(a.latex) != _matrix_dims(b.latex):
+        return False
+    if a.kind in ("number", "expr") and b.kind in ("number", "expr"):
+        if (a.kind == "number" and _has_variables(b.latex)) or (b.kind == "number" and _has_variables(a.latex)):
+            return False  # `x^3+3x-6` is not a constant
+        return _decide_by_value(a, b)
+    return None
+
+
+_SHAPES = {"scalar", "matrix", "set", "relation", "pm"}
+_LETTER_FREE = re.compile(r"\\(?:begin|end|text|operatorname)\{[^{}]*\}|\\[a-zA-Z]+")
+
+
+def shape(p: Parsed) -> str:
+    """Coarse shape of an answer: scalar, matrix, set (interval unions), relation, pm (a ± b), or seq."""
+    if p.kind == "seq":
+        return "seq"
+    if p.kind != "expr":
+        return "scalar"
+    s = p.latex
+    if re.search(r"\\begin\{[a-zA-Z]*matrix\}", s):
+        return "matrix"
+    if re.search(r"\\(?:cup|cap|emptyset|varnothing)(?![a-zA-Z])", s):
+        return "set"
+    if re.search(r"=|<|>|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![a-zA-Z])", s):
+        return "relation"
+    if re.search(r"\\(?:pm|mp)(?![a-zA-Z])", s):
+        return "pm"
+    return "scalar"
+
+
+def _matrix_dims(s: str) -> tuple[int, int]:
+    body = re.sub(r"\\(?:begin|end)\{[a-zA-Z]*matrix\}", "", s).strip()
+    rows = [r for r in body.split("\\\\") if r.strip()]
+    return len(rows), (rows[0].count("&") + 1 if rows else 0)
+
+
+def _has_variables(s: str) -> bool:
+    """A letter outside LaTeX commands other than e and i (constants), e.g. x in `2x + 3`."""
+    return bool(re.search(r"[a-df-hj-zA-Z]", _LETTER_FREE.sub(" ", s)))
+
+
+def _value(p: Parsed) -> float | None:
+    if p.kind == "number":
+        return float(p.number[0])
+    return approx_value(p.latex)
+
+
+def _decide_by_value(a: Parsed, b: Parsed) -> bool | None:
+    """Constant expressions (at least one not a plain number): settle by float value where that is safe.
+
+    - A decimal literal with >= 3 places against an exact expression: equal iff it is the expression's value
+      correctly rounded (the same rule as `numbers_match`, now for irrationals too: `1.414` = `\\sqrt{2}`).
+    - Values that differ: not equal (no sympy needed; the common case in majority voting).
+    - Values that agree: undecided; sympy confirms exact equality.
+    """
+    va, vb = _value(a), _value(b)
+    if va is None or vb is None:
+        return None
+    for lit, other, vo in ((a, b, vb), (b, a, va)):
+        places = lit.number[1] if lit.kind == "number" else None
+        if places is not None and places >= 3 and other.kind == "expr":
+            return abs(float(lit.number[0]) - vo) <= max(0.5 * 10.0**-places, 1e-12 * max(1.0, abs(vo)))
+    if not math.isclose(va, vb, rel_tol=1e-9, abs_tol=1e-12):
+        return False
     return None
