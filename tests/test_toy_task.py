@@ -1,0 +1,135 @@
+"""The toy world's generator, splits, OlympicArena-shaped set and tokenizer (no model needed)."""
+import random
+import re
+
+import pytest
+
+from w2s_lib.grading import extract_answer, is_correct
+from w2s_lib.toy.corpus import CorpusConfig, corpus_docs
+from w2s_lib.toy.task import (
+    ANSWER_PREFIX, FAMILIES, MAX_NUMBER, Difficulty, SplitSizes, count_problem, generate_problems, make_splits,
+)
+from w2s_lib.toy.tokenizer import build_tokenizer, collect_vocab, unknown_pieces
+
+SIZES = SplitSizes(train_1=120, train_2=150, dev=40, test=60)
+ALL = {f: 1.0 for f in FAMILIES}
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", text)]
+
+
+def test_same_seed_same_records_different_seed_differs():
+    a = make_splits(SIZES, seed=0)
+    b = make_splits(SIZES, seed=0)
+    c = make_splits(SIZES, seed=1)
+    assert [r.to_dict() for r in a["train_2"]] == [r.to_dict() for r in b["train_2"]]
+    assert [r.question for r in a["train_1"]] != [r.question for r in c["train_1"]]
+    # test and dev depend on the world seed only: every run seed is scored on the same test set
+    assert [r.question for r in a["test"]] == [r.question for r in c["test"]]
+    assert [r.question for r in make_splits(SIZES, seed=0, world_seed=1)["test"]] != [r.question for r in a["test"]]
+
+
+def test_splits_are_disjoint_and_sized():
+    sp = make_splits(SIZES, seed=3)
+    assert {k: len(v) for k, v in sp.items()} == {"train_1": 120, "train_2": 150, "dev": 40, "test": 60}
+    seen = {}
+    for split, recs in sp.items():
+        for r in recs:
+            assert r.question not in seen, f"{r.question!r} in both {seen.get(r.question)} and {split}"
+            seen[r.question] = split
+    ids = [r.id for recs in sp.values() for r in recs]
+    assert len(ids) == len(set(ids))
+
+
+def test_count_solution_is_consistent_arithmetic():
+    """Every step line is true arithmetic, all numbers are single tokens, the last line is `#### answer`."""
+    rng = random.Random(5)
+    for _ in range(300):
+        p = count_problem(rng, Difficulty(min_terms=2, max_terms=5, max_groups=3))
+        lines = p.solution.split("\n")
+        assert lines[-1] == ANSWER_PREFIX + p.answer
+        for line in lines[:-1]:
+            m = re.search(r"(\d+) ([-+*]) (\d+) = (\d+)", line)
+            assert m, line
+            a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+            assert {"+": a + b, "-": a - b, "*": a * b}[op] == c, line
+        assert all(0 <= v <= MAX_NUMBER for v in _numbers(p.question + p.solution))
+        assert len(lines) - 1 == p.meta["steps"]
+
+
+def test_solution_orders_vary_for_the_same_question():
+    """The sum's order is random in gold solutions (what self-consistency feeds on)."""
+    from w2s_lib.toy.task import count_spec, count_steps, render_count_solution
+    spec = count_spec(random.Random(11), Difficulty(min_terms=4, max_terms=4))
+    sols = {render_count_solution(spec, count_steps(spec, random.Random(s))) for s in range(20)}
+    assert len(sols) > 3
+    assert len({s.split("\n")[-1] for s in sols}) == 1
+
+
+def test_difficulty_knobs_are_respected():
+    d = Difficulty(min_terms=3, max_terms=3, remove_prob=0.0, group_prob=0.0, max_value=60)
+    ps = generate_problems(100, seed=1, difficulty=d)
+    assert all(p.meta["terms"] == 3 and not p.meta["remove"] and p.meta["groups"] == 0 for p in ps)
+    assert all(int(p.answer) <= 60 for p in ps)
+    with pytest.raises(ValueError):
+        Difficulty(min_terms=1)
+    with pytest.raises(ValueError):
+        Difficulty(max_value=MAX_NUMBER + 1)
+
+
+def test_answer_type_coverage_and_golds_grade_correct():
+    """Every family appears, and the grader marks each gold solution correct against its gold answer."""
+    recs = make_splits(SplitSizes(300, 0, 0, 0), seed=0, families=ALL)["train_1"]
+    types = {r.meta["answer_type"] for r in recs}
+    assert types == {"integer", "fraction", "tuple", "choice", "truefalse", "set"}
+    for r in recs:
+        assert extract_answer(r.solution) != "", r.solution
+        assert is_correct(r.solution, r.answer), (r.meta["family"], r.solution, r.answer)
+    # and a wrong answer is not accepted
+    r = next(r for r in recs if r.meta["answer_type"] == "tuple")
+    x, y = _numbers(r.answer)
+    assert not is_correct(f"{ANSWER_PREFIX}({y + 1}, {x})", r.answer)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    docs = corpus_docs(CorpusConfig(seed=0, n_docs=400))
+    sample = make_splits(SplitSizes(400, 0, 0, 0), seed=0, families=ALL)["train_1"]
+    texts = docs + [r.question + "\n" + r.solution for r in sample] + ["Question: x\nAnswer: y\n\n"]
+    return build_tokenizer(collect_vocab(texts))
+
+
+def test_tokenizer_round_trips_task_text(tokenizer, tmp_path):
+    from transformers import AutoTokenizer
+    tokenizer.save_pretrained(tmp_path)
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    recs = make_splits(SplitSizes(200, 0, 0, 0), seed=9, families=ALL)["train_1"]
+    for r in recs:
+        text = f"Question: {r.question}\nAnswer: {r.solution}\n\nQuestion: {r.question}\nAnswer:"
+        assert unknown_pieces(tok, text) == [], text
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert tok.decode(ids) == text
+    # numbers are single tokens, with or without a leading space
+    for v in (0, 7, 42, MAX_NUMBER):
+        assert len(tok(f" {v}", add_special_tokens=False)["input_ids"]) == 1
+        assert len(tok(f"{v}", add_special_tokens=False)["input_ids"]) == 1
+    # prompt and completion tokenized apart give the same ids as the joined text (SFT masking relies on it)
+    r = recs[0]
+    p = tok(f"Question: {r.question}\nAnswer:", add_special_tokens=False)["input_ids"]
+    c = tok(" " + r.solution, add_special_tokens=False)["input_ids"]
+    assert p + c == tok(f"Question: {r.question}\nAnswer: {r.solution}", add_special_tokens=False)["input_ids"]
+
+
+def test_tokenizer_vocab_is_deterministic():
+    docs = corpus_docs(CorpusConfig(seed=0, n_docs=200))
+    assert collect_vocab(docs) == collect_vocab(list(docs))
+    assert corpus_docs(CorpusConfig(seed=0, n_docs=50)) == corpus_docs(CorpusConfig(seed=0, n_docs=50))
+    assert corpus_docs(CorpusConfig(seed=1, n_docs=50)) != corpus_docs(CorpusConfig(seed=0, n_docs=50))
+
+
+def test_corpus_never_uses_the_task_framing():
+    """The base models must learn the task's exact format from demos or SFT, not from pretraining."""
+    for doc in corpus_docs(CorpusConfig(seed=0, n_docs=3000)):
+        assert "Question:" not in doc, doc
+        assert " hold " not in doc, doc   # the task's phrasing of a group step

@@ -1,0 +1,128 @@
+"""Build the toy world's shipped artefacts: tokenizer + weak and strong base models.
+
+    python -m w2s_lib.toy.build --out data/toy            # both models (tens of CPU minutes)
+    python -m w2s_lib.toy.build --out /tmp/t --only weak  # one model
+
+Writes `<out>/tokenizer/`, `<out>/weak_base/`, `<out>/strong_base/` (each a `save_pretrained` directory
+holding its tokenizer too) and `<out>/BUILD.json` (configs, seeds, corpus size, wall time, losses).
+Same config + seed -> same corpus and tokenizer; same weights on the same machine with the same thread
+count (see pretrain.py for what is and is not guaranteed).
+"""
+from __future__ import annotations
+
+import os
+
+# Busy-waiting OpenMP threads collapse throughput when the cores are shared (measured 2.2x slower with
+# another process running); must be set before torch starts its thread pool.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import platform
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from .corpus import CorpusConfig, corpus_docs
+from .pretrain import ModelConfig, TrainConfig, pretrain, token_stream
+from .task import FAMILIES, MAX_NUMBER, SplitSizes, make_splits
+from .tokenizer import build_tokenizer, collect_vocab, save_tokenizer
+
+# The shipped world. Changing any of these changes the models: rebuild and re-run the calibration.
+CORPUS = CorpusConfig(seed=0, n_docs=60_000)
+MODELS = {
+    "strong_base": (ModelConfig(hidden=128, layers=4, heads=4, ffn=512),
+                    TrainConfig(steps=2000, batch=16, window=256, lr=2e-3, warmup=100, seed=1,
+                                checkpoint_every=500)),
+    "weak_base": (ModelConfig(hidden=64, layers=2, heads=2, ffn=256),
+                  TrainConfig(steps=600, batch=16, window=256, lr=3e-3, warmup=50, seed=2,
+                              checkpoint_every=0)),
+}
+# the prompt framing the task uses, so its pieces are in the vocabulary even if the corpus never says it
+FRAMING_TEXTS = ["Question: x\nAnswer: y\n\nQuestion: z\nAnswer:"]
+
+
+def vocab_texts(corpus: list[str]) -> list[str]:
+    """Everything the tokenizer must cover: the corpus, a sample of every task family, the framing."""
+    sample = make_splits(SplitSizes(2000, 0, 0, 200), seed=0, families={f: 1.0 for f in FAMILIES})
+    texts = [r.question + "\n" + r.solution for recs in sample.values() for r in recs]
+    return corpus + texts + FRAMING_TEXTS
+
+
+def fact_accuracy(model, tokenizer, n: int = 600, seed: int = 0) -> dict:
+    """Greedy next-token accuracy on held-out style facts `a + b =`, `a - b =`, `a * b =` (line start)."""
+    rng = random.Random(seed)
+    out = {}
+    for op in "+-*":
+        prompts, golds = [], []
+        for _ in range(n // 3):
+            if op == "+":
+                c = rng.randint(0, MAX_NUMBER); a = rng.randint(0, c); b = c - a
+            elif op == "-":
+                a = rng.randint(0, MAX_NUMBER); b = rng.randint(0, a); c = a - b
+            else:
+                a = rng.randint(2, 9); b = rng.randint(2, 12); c = a * b
+            prompts.append(f"7 + 2 = 9.\n{a} {op} {b} =")
+            golds.append(f" {c}")
+        enc = tokenizer(prompts, return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            logits = model(**enc).logits[:, -1]
+        pred = tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist())
+        gold = tokenizer.convert_ids_to_tokens([tokenizer.convert_tokens_to_ids("Ġ" + g.strip()) for g in golds])
+        out[op] = round(sum(p == g for p, g in zip(pred, gold)) / len(gold), 3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--only", choices=list(MODELS), action="append", help="build only these models")
+    ap.add_argument("--steps", type=int, help="override the step count (experiments)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    docs = corpus_docs(CORPUS)
+    tokenizer = build_tokenizer(collect_vocab(vocab_texts(docs)))
+    save_tokenizer(tokenizer, out / "tokenizer")
+    stream = token_stream(docs, tokenizer)
+    corpus_hash = hashlib.sha256(stream.numpy().tobytes()).hexdigest()[:16]
+    print(f"corpus: {len(docs)} docs, {stream.numel()} tokens (sha {corpus_hash}), vocab {len(tokenizer)}, "
+          f"{time.time() - t0:.0f}s", flush=True)
+
+    build_path = out / "BUILD.json"
+    build = json.loads(build_path.read_text()) if build_path.exists() else {}
+    build.update({"corpus": {**dataclasses.asdict(CORPUS), "docs": len(docs), "tokens": int(stream.numel()),
+                             "sha256_16": corpus_hash},
+                  "vocab_size": len(tokenizer), "torch": torch.__version__, "threads": args.threads,
+                  "machine": platform.machine(), "processor": platform.processor()})
+    build.setdefault("models", {})
+    for name in args.only or list(MODELS):
+        mcfg, tcfg = MODELS[name]
+        tcfg = dataclasses.replace(tcfg, threads=args.threads, **({"steps": args.steps} if args.steps else {}))
+        t1 = time.time()
+
+        def on_ckpt(step, path, _mcfg=mcfg):
+            from transformers import LlamaForCausalLM
+            return {"facts": fact_accuracy(LlamaForCausalLM.from_pretrained(path), tokenizer)}
+
+        log = pretrain(stream, tokenizer, mcfg, tcfg, out / name, on_checkpoint=on_ckpt)
+        from transformers import LlamaForCausalLM
+        facts = fact_accuracy(LlamaForCausalLM.from_pretrained(out / name), tokenizer)
+        build["models"][name] = {"model": dataclasses.asdict(mcfg), "train": dataclasses.asdict(tcfg),
+                                 "params": log["params"], "seconds": round(time.time() - t1, 1),
+                                 "final_loss": log["losses"][-1]["loss"], "facts": facts,
+                                 "checkpoints": log["checkpoints"]}
+        print(f"{name}: {log['params']} params, {time.time() - t1:.0f}s, facts {facts}", flush=True)
+        build["seconds_total"] = round(time.time() - t0, 1)
+        build_path.write_text(json.dumps(build, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

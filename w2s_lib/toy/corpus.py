@@ -1,0 +1,151 @@
+"""The synthetic pretraining corpus both toy base models learn from.
+
+It teaches the latent skills (arithmetic facts over 0..MAX_NUMBER, chaining a running total, reading the
+terms of a word problem) and in-context format following (documents that hold several solved problems in
+one of several formats), WITHOUT the task's exact format: no document frames a problem as
+`Question: ...\\nAnswer:` and the solutions use other phrasings for their steps.
+
+Document kinds (weights in `CorpusConfig.mix`):
+- facts:    lines of arithmetic facts, `23 + 45 = 68.` (also words: `23 plus 45 is 68.`)
+- chains:   a running total over several lines, `12 + 30 = 42.` / `42 + 7 = 49.`
+- stories:  a word problem followed by its worked solution in a corpus style, no framing
+- fewshot:  3-6 solved problems in one framing (Q:/A:, Problem:/Solution:, ...), separated by blank lines
+
+Everything is a pure function of the seed.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .task import (FAMILIES, MAX_NUMBER, Difficulty, count_spec, count_steps)
+
+# framings for solved problems: (question prefix, solution prefix); never "Question: ...\nAnswer:"
+FRAMINGS = [("Q: ", "\nA: "), ("Problem: ", "\nSolution: "), ("Input: ", "\nOutput: "),
+            ("Exercise. ", "\nWork: "), ("Task: ", "\nSteps: "), ("Question {i}. ", "\nReply: ")]
+FINALS = ["The answer is {a}.", "Answer: {a}", "#### {a}", "So the result is {a}.", "Result = {a}"]
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    seed: int = 0
+    n_docs: int = 60_000
+    mix: dict = field(default_factory=lambda: {"facts": 0.35, "chains": 0.10, "stories": 0.20, "fewshot": 0.35})
+    difficulty: Difficulty = Difficulty()
+    other_families: float = 0.1   # share of non-count problems in stories and few-shot documents
+
+
+# ---------------------------------------------------------------------------------------------------
+# arithmetic
+# ---------------------------------------------------------------------------------------------------
+def random_fact(rng: random.Random) -> tuple[str, int, int, int]:
+    """An addition, subtraction or multiplication fact with every number in 0..MAX_NUMBER."""
+    r = rng.random()
+    if r < 0.5:
+        c = rng.randint(0, MAX_NUMBER)
+        a = rng.randint(0, c)
+        return "+", a, c - a, c
+    if r < 0.8:
+        a = rng.randint(0, MAX_NUMBER)
+        b = rng.randint(0, a)
+        return "-", a, b, a - b
+    a = rng.randint(0, 12)
+    b = rng.randint(0, MAX_NUMBER // max(a, 1))
+    return "*", a, b, a * b
+
+
+_WORDS = {"+": ["plus", "and"], "-": ["minus", "take away"], "*": ["times"]}
+
+
+def fact_doc(rng: random.Random) -> str:
+    lines = []
+    for _ in range(rng.randint(10, 30)):
+        op, a, b, c = random_fact(rng)
+        if rng.random() < 0.85:
+            lines.append(f"{a} {op} {b} = {c}.")
+        else:
+            lines.append(f"{a} {rng.choice(_WORDS[op])} {b} is {c}.")
+    sep = "\n" if rng.random() < 0.7 else " "
+    return sep.join(lines)
+
+
+def chain_doc(rng: random.Random) -> str:
+    acc = rng.randint(0, 60)
+    lines = []
+    for _ in range(rng.randint(2, 6)):
+        if acc < MAX_NUMBER and (acc < 10 or rng.random() < 0.7):
+            b = rng.randint(1, MAX_NUMBER - acc)
+            lines.append(f"{acc} + {b} = {acc + b}.")
+            acc += b
+        else:
+            b = rng.randint(1, acc)
+            lines.append(f"{acc} - {b} = {acc - b}.")
+            acc -= b
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# solved problems in corpus styles (never the task's exact step phrasing + final line + framing)
+# ---------------------------------------------------------------------------------------------------
+def _count_solution_alt(spec: dict, steps: list[tuple], style: int, final: str) -> str:
+    item = spec["item"]
+    out = []
+    for s in steps:
+        if style == 0:      # sentences on one line
+            if s[0] == "mul":
+                out.append(f"The {s[4]} have {s[1]} * {s[2]} = {s[3]} {item}.")
+            elif s[0] == "add":
+                out.append(f"Then {s[1]} + {s[2]} = {s[3]}.")
+            else:
+                out.append(f"Then {s[1]} - {s[2]} = {s[3]}.")
+        else:               # bare equations, one a line
+            op = {"mul": "*", "add": "+", "sub": "-"}[s[0]]
+            out.append(f"{s[1]} {op} {s[2]} = {s[3]}")
+    out.append(final.format(a=spec["total"]))
+    return (" " if style == 0 else "\n").join(out)
+
+
+def solved_problem(rng: random.Random, cfg: CorpusConfig, style: int, final: str) -> tuple[str, str]:
+    """(question, solution) of a random problem; count problems use corpus style `style`."""
+    if rng.random() < cfg.other_families:
+        fam = rng.choice([f for f in FAMILIES if f != "count"])
+        p = FAMILIES[fam](rng)
+        body = p.solution.rsplit("\n", 1)[0]          # its steps, then a corpus final line
+        return p.question, body + "\n" + final.format(a=p.answer)
+    spec = count_spec(rng, cfg.difficulty)
+    return spec["question"], _count_solution_alt(spec, count_steps(spec, rng), style, final)
+
+
+def story_doc(rng: random.Random, cfg: CorpusConfig) -> str:
+    q, s = solved_problem(rng, cfg, rng.randint(0, 1), rng.choice(FINALS))
+    return q + ("\n" if rng.random() < 0.5 else " ") + s
+
+
+def fewshot_doc(rng: random.Random, cfg: CorpusConfig) -> str:
+    qp, sp = rng.choice(FRAMINGS)
+    style, final = rng.randint(0, 1), rng.choice(FINALS)
+    blocks = []
+    for i in range(rng.randint(3, 6)):
+        q, s = solved_problem(rng, cfg, style, final)
+        blocks.append(qp.format(i=i + 1) + q + sp + s)
+    return "\n\n".join(blocks)
+
+
+def corpus_docs(cfg: CorpusConfig) -> list[str]:
+    """The corpus as a list of documents (joined with EOS by the pretraining loop)."""
+    rng = random.Random(cfg.seed)
+    kinds, weights = list(cfg.mix), list(cfg.mix.values())
+    docs = []
+    for _ in range(cfg.n_docs):
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "facts":
+            docs.append(fact_doc(rng))
+        elif kind == "chains":
+            docs.append(chain_doc(rng))
+        elif kind == "stories":
+            docs.append(story_doc(rng, cfg))
+        elif kind == "fewshot":
+            docs.append(fewshot_doc(rng, cfg))
+        else:
+            raise ValueError(f"unknown document kind {kind!r} in CorpusConfig.mix")
+    return docs
