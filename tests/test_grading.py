@@ -113,6 +113,7 @@ EQUAL = [
     # equations and inequalities
     ("x=3", "3"), ("3", "x = 3"), ("y = 2x + 3", "2x+3"), ("5x - 7y + 11z + 4 = 0", "-5x+7y-11z-4=0"),
     ("x<3", "3>x"), ("x \\le 3", "3 \\geq x"), ("2+3=5", "5"), ("30 x 6.67 = 200", "200"),
+    ("y = 2x + 3", "2x - y + 3 = 0"), ("x+y=1", "2x+2y=2"),
     # multiple-choice letters
     ("(C)", "C"), ("\\text{(C)}", "C"), ("C", "c"), ("\\textbf{(B)}", "B"),
     # scientific notation
@@ -121,6 +122,7 @@ EQUAL = [
 
 NOT_EQUAL = [
     ("x+y=3", "3"), ("3", "x+y=3"), ("x + y + z = 0", "2x-y+2z-8=0"), ("x=3", "x=4"), ("x<3", "x\\le 3"),
+    ("y = 2x + 3", "2x - y + 4 = 0"), ("x = 3", "x + y = 3"),
     ("(1,-2)", "(1,-3)"), ("(1,-2)", "(-2,1)"), ("(3,4]", "(3,4)"), ("(1,2)", "\\{1,2\\}"), ("1,2", "1,2,3"),
     ("50", "0.5"), ("50\\%", "0.5"), ("10", "100"), ("12", "1.2"), ("1/4", "4"), ("-3", "3"), ("1,000", "1"),
     ("1000001", "1000000"), ("1e-8", "2e-8"), ("0.1234561", "0.1234564"), ("\\frac{1}{2}", "\\frac{1}{3}"),
@@ -300,7 +302,10 @@ def test_float_evaluator_reads_constant_latex_only():
     assert approx_value("\\sqrt[3]{8}") == pytest.approx(2)
     assert approx_value("2(3+1)") == 8
     assert approx_value("-\\frac{3}{4}") == -0.75
-    for s in ["x+1", "e^{-2}", "6-5i", "\\infty", "\\cos 3", "2^{2^{2^{30}}}", "\\frac{1}{0}", "\\sqrt{-1}", "1,2"]:
+    assert approx_value("e^{-2}") == pytest.approx(0.1353352832366127)
+    assert approx_value("\\ln9-\\frac{3}{2}") == pytest.approx(0.6972245773362196)
+    assert approx_value("\\log_2 8") == pytest.approx(3)
+    for s in ["x+1", "6-5i", "\\infty", "\\log 10", "\\sin^2 x", "2^{2^{2^{30}}}", "\\frac{1}{0}", "\\sqrt{-1}", "1,2"]:
         assert approx_value(s) is None, s
 
 

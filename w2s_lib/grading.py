@@ -88,7 +88,8 @@ def gold_answer(gold: str) -> str:
 
 
 def _pair_key(a: Parsed, b: Parsed) -> tuple[str, str]:
-    return (a.latex, b.latex) if a.latex <= b.latex else (b.latex, a.latex)
+    x, y = a.symbolic_form(b), b.symbolic_form(a)
+    return (x, y) if x <= y else (y, x)
 
 
 def match_batch(

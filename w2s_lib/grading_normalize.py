@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -92,7 +92,19 @@ def _unwrap_equation(s: str) -> str:
 
 @lru_cache(maxsize=1 << 18)
 def normalize(answer: str) -> str:
-    """A cleaned LaTeX answer, still readable by a LaTeX parser (spaces kept). "" for an empty answer."""
+    """A cleaned LaTeX answer, still readable by a LaTeX parser (spaces kept). "" for an empty answer.
+
+    `x = 3` becomes `3` here (see `clean_latex` for the same cleaning with equations kept)."""
+    return _tidy(_unwrap_equation(clean_latex(answer)))
+
+
+def _tidy(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+
+
+@lru_cache(maxsize=1 << 18)
+def clean_latex(answer: str) -> str:
+    """`normalize` without the equation unwrapping: for answers that must stay equations (OlympicArena EQ)."""
     s = (answer or "").replace("</s>", "").replace("\u2212", "-").strip()
     if "\\boxed" in s or "\\fbox" in s:
         box = last_boxed(s)
@@ -115,9 +127,7 @@ def normalize(answer: str) -> str:
     m = _NUM_WORDS.match(s)
     if m:
         s = m.group(1)
-    s = _brace_shorthand(s)
-    s = _unwrap_equation(s)
-    return re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+    return _tidy(_brace_shorthand(s))
 
 
 def squash(s: str) -> str:
@@ -227,6 +237,12 @@ class Parsed:
     number: tuple[Fraction, int | None] | None = None
     items: tuple["Parsed", ...] = ()
     brackets: str = ""  # "()", "(]", "{}" ...; "{}" = unordered set (also bare "a, b, c")
+    equation: str = ""  # the answer before `y = 2x+3` -> `2x+3` unwrapping, when that happened
+
+    def symbolic_form(self, other: "Parsed") -> str:
+        """The LaTeX to hand to sympy against `other`: an unwrapped assignment goes back to being an
+        equation when the other side is an equation (`y = 2x+3` vs `2x - y + 3 = 0`)."""
+        return self.equation if self.equation and shape(other) == "relation" else self.latex
 
     @property
     def ordered(self) -> bool:
@@ -286,6 +302,9 @@ def analyze(answer: str) -> Parsed:
     latex = normalize(answer)
     if not latex:
         return Parsed("empty", "", "")
+    eq = clean_latex(answer)
+    if eq != latex and "=" in eq:
+        return replace(analyze(latex), equation=eq)
     num = parse_number(latex)
     if num is not None:
         return Parsed("number", latex, number_key(num[0]), number=num)
@@ -331,6 +350,8 @@ def decide(a: Parsed, b: Parsed) -> bool | None:
     if a.kind in ("choice", "text") or b.kind in ("choice", "text"):
         return False  # a letter or word never equals a formula, list or matrix
     sa, sb = shape(a), shape(b)
+    if {sa, sb} == {"scalar", "relation"} and (a.equation or b.equation):
+        return None  # `y = 2x+3` (kept as an assignment) against another equation: sympy decides
     if sa != sb and "scalar" in (sa, sb) and {sa, sb} <= _SHAPES:
         return False  # e.g. a number against a matrix, an interval union, an inequality or "1 \\pm \\sqrt{19}"
     if sa == sb == "matrix" and _matrix_dims(a.latex) != _matrix_dims(b.latex):

@@ -4,14 +4,16 @@ without sympy.
 Majority voting compares many different answers, and most different answers are plainly different numbers.
 If both answers evaluate to floats that differ, they are not equal, and the (slow) symbolic check is skipped.
 Equality is never decided from floats here except by the documented rounding rule in `grading_normalize`.
-The grammar is deliberately small; anything outside it (a variable, `e`, `i`, `\\cos`, a matrix) returns
-None and the symbolic check decides.
+The grammar is deliberately small; anything outside it (a variable, `i`, `\\log` without a base, `\\sin^2`, a
+matrix) returns None and the symbolic check decides. `e` is Euler's number (for "not equal" this is sound even
+where e is a physical constant: two formulas that differ at e = 2.718... differ).
 
     expr   := term (("+" | "-") term)*
     term   := unary (("*" | "/" | \\cdot | \\times | \\div | implicit) unary)*
     unary  := ("+" | "-") unary | power
     power  := atom ("^" atom)?
-    atom   := number | \\pi | \\frac{expr}{expr} | \\sqrt[n]{expr} | \\sqrt{expr} | (expr) | {expr}
+    atom   := number | \\pi | e | \\frac{expr}{expr} | \\sqrt[n]{expr} | \\sqrt{expr} | (expr) | {expr}
+            | (\\ln | \\exp | \\sin | \\cos | \\tan) power | \\log_atom power
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import math
 import re
 from functools import lru_cache
 
-_TOKEN = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\[a-zA-Z]+|[-+*/^(){}\[\]])")
+_TOKEN = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\[a-zA-Z]+|[a-zA-Z]|[-+*/^_(){}\[\]])")
+_FUNCS = {"\\ln": math.log, "\\exp": math.exp, "\\sin": math.sin, "\\cos": math.cos, "\\tan": math.tan}
+_STARTS_ATOM = ("\\pi", "\\frac", "\\sqrt", "\\log", "(", "{", "e", *_FUNCS)
 
 
 class _Unsupported(Exception):
@@ -73,7 +77,7 @@ class _Parser:
                 if d == 0:
                     raise _Unsupported("division by zero")
                 v /= d
-            elif tok is not None and (tok[0].isdigit() or tok[0] == "." or tok in ("\\pi", "\\frac", "\\sqrt", "(", "{")):
+            elif tok is not None and (tok[0].isdigit() or tok[0] == "." or tok in _STARTS_ATOM):
                 v *= self.power()  # implicit product: 3\sqrt{2}, 2\pi, 2(3+1)
             else:
                 return v
@@ -99,6 +103,17 @@ class _Parser:
             return float(tok)
         if tok == "\\pi":
             return math.pi
+        if tok == "e":  # Euler's number; any other letter is a variable and unsupported
+            return math.e
+        if tok in _FUNCS:
+            return _FUNCS[tok](self.power())
+        if tok == "\\log":  # only with an explicit base: \log_2 7, \log_{10}(x)
+            self.take("_")
+            base = self.atom()
+            x = self.power()
+            if base <= 0 or base == 1 or x <= 0:
+                raise _Unsupported("log")
+            return math.log(x) / math.log(base)
         if tok == "\\frac":
             num, den = self.group(), self.group()
             if den == 0:
