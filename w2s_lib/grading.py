@@ -5,6 +5,7 @@ Public API (other modules import exactly these names):
     extract_answer(response) -> str            final answer of a model output ("" if none)
     is_correct(response, gold) -> bool         response's final answer equals the gold final answer
     answers_match(a, b) -> bool                two extracted answers are mathematically equal
+    equations_match(a, b) -> bool              two equations are the same (left sides count; OlympicArena EQ)
     canonical_key(answer) -> str               grouping key: equal keys => answers_match
     grade_batch(responses, golds, ...)         is_correct over many rows, symbolic checks in a process pool
     match_batch(pairs, ...)                    answers_match over many pairs
@@ -40,13 +41,14 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from w2s_lib.grading_extract import extract_answer, last_boxed
-from w2s_lib.grading_normalize import Parsed, analyze, decide
+from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, decide, squash
 from w2s_lib.grading_pool import STATS, shared_pool
 
 __all__ = [
     "extract_answer",
     "is_correct",
     "answers_match",
+    "equations_match",
     "canonical_key",
     "gold_answer",
     "grade_batch",
@@ -139,6 +141,22 @@ def match_batch(
 def answers_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """True if two extracted answers are mathematically equal (symmetric; an empty answer matches nothing)."""
     return match_batch([(a, b)], timeout=timeout)[0]
+
+
+def equations_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Two answers that must both be equations are the same equation (`x+y=1` = `2x+2y=2`, `y=x^2` != `z=x^2`).
+
+    Unlike answers_match, a single-variable assignment is not reduced to its value, so the left side counts.
+    """
+    x, y = clean_latex(a or ""), clean_latex(b or "")
+    if "=" not in x or "=" not in y:
+        return False
+    if squash(x) == squash(y):
+        return True
+    k = (x, y) if x <= y else (y, x)
+    if k not in _SYMBOLIC_CACHE:
+        _SYMBOLIC_CACHE[k] = shared_pool().run([k], timeout=timeout)[0]
+    return _SYMBOLIC_CACHE[k]
 
 
 def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:

@@ -36,9 +36,12 @@ _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ\b|°|\\degree(?![a-zA-Z])
 _TRAIL_TEXT = re.compile(r"(\s*)\\text\{([^{}]*)\}(\^\{?\d\}?)?\s*$")
 # "16 pounds", "5.5 hours per day": a plain number followed by words
 _NUM_WORDS = re.compile(r"^([-+]?(?:\d[\d,]*)?\.?\d+(?:/\d+)?)\s+(?!and\b|or\b)[A-Za-z]{2,}[A-Za-z\s.,/'-]*$")
+_GREEK = (r"alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|xi|rho|"
+          r"sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega")
+# A single quantity on the left: x, v_{0}, R_H, \theta, \Delta E, T', then "=" (or "\in") and one right side
 _ASSIGN = re.compile(
-    r"^\s*(?:[A-Za-z]|\\(?:alpha|beta|gamma|delta|theta|phi|varphi|lambda|mu|omega|rho|sigma|tau|psi))"
-    r"(?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*([^=]+)$"
+    rf"^\s*(?:\\Delta\s*)?(?:[A-Za-z]|\\(?:{_GREEK})(?![a-zA-Z]))"
+    r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?(?:'|\^\{?\\prime\}?)*\s*(?:=|\\in(?![a-zA-Z]))\s*([^=]+)$"
 )
 _ARITH_ONLY = re.compile(r"^[\d\s.,+\-*/()\[\]{}^]*$")
 
@@ -79,7 +82,7 @@ def _brace_shorthand(s: str) -> str:
 def _unwrap_equation(s: str) -> str:
     """`x = 3` -> `3`, `k \\in [1,2]` -> `[1,2]`, `2+3 = 5` -> `5`; other equations are left alone."""
     m = _ASSIGN.match(s)
-    if m and "," not in m.group(1).replace("\\,", ""):
+    if m and len(_split_top(m.group(1))) == 1:  # not "x = 1, y = 2"
         return m.group(1).strip()
     if "=" in s and not any(op in s for op in ("\\le", "\\ge", "<", ">")):
         parts = s.split("=")
