@@ -1,0 +1,629 @@
+"""The training engine: SFT, DPO and ORPO on TRL 1.15 from YAML recipes, LoRA (peft) or full fine-tuning.
+
+    from w2s_lib.training import train
+    metrics = train("sft", "data/toy/strong_base", rows, "runs/toy/seed0/stage1/model", "sft_full", seed=0)
+    metrics["train_loss"], metrics["train_runtime"], metrics["tokens_per_second"]
+
+Rows: SFT `{"prompt", "completion"}` (loss on the completion only, as the paper's LLaMA-Factory SFT), preference
+`{"prompt", "chosen", "rejected"}`. EOS is appended to every completion (TRL does it; ORPO too), so a trained model
+stops. The model is saved with `save_pretrained` (weights + tokenizer) in `out_dir`, merged by default, so
+`w2s_lib.generation` and the next stage load it by path. `save: adapter` keeps only the LoRA adapter
+(`adapter_config.json` with the base path inside): load it with `load_model(out_dir)` (or
+`peft.AutoPeftModelForCausalLM.from_pretrained(out_dir)`; transformers' `from_pretrained` also resolves it when
+peft is installed). vLLM needs merged weights (or a LoRARequest), which is why merged is the default.
+
+A recipe is a YAML file under `configs/train/` (or a dict) in the alignment-handbook style:
+
+    kind: sft                 # sft | dpo | orpo
+    trl: {learning_rate: 1.0e-4, num_train_epochs: 3, ...}   # fields of trl.SFTConfig / DPOConfig / ORPOConfig
+    lora: null                # or fields of peft.LoraConfig (target_modules default: the paper's seven)
+    save: merged              # merged | adapter
+    model_kwargs: {}          # extra AutoModelForCausalLM.from_pretrained arguments
+    orpo_nll: completion      # ORPO's NLL term: completion (LLaMA-Factory, the paper) | full (TRL's default)
+    backend: trl              # trl | unsloth (single GPU only, untested here)
+
+Device defaults: with no GPU visible, `use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False` are
+forced (they cannot work otherwise); with a GPU, bf16 and gradient checkpointing are defaults the recipe can
+override. Always (unless the recipe says otherwise): no checkpoints mid-run (`save_strategy="no"`), no eval,
+`report_to="none"`, dataloader workers 0.
+
+Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.train ...` with a config from
+`configs/accelerate/`: DDP, DeepSpeed ZeRO-3, FSDP). The same function runs inside that command.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from w2s_lib.jsonl import DataError, iter_jsonl, require, write_jsonl
+from w2s_lib.paths import CONFIGS_DIR
+
+KINDS = ("sft", "dpo", "orpo")
+ROW_FIELDS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"),
+              "orpo": ("prompt", "chosen", "rejected")}
+# The paper's LoRA targets: every linear layer of a Llama block.
+PAPER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+RECIPE_KEYS = {"kind", "trl", "lora", "save", "model_kwargs", "orpo_nll", "backend", "description"}
+TRAIN_RECIPES_DIR = CONFIGS_DIR / "train"
+ACCELERATE_CONFIGS_DIR = CONFIGS_DIR / "accelerate"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recipes
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipe:
+    """A parsed training recipe (see the module docstring for the YAML layout)."""
+
+    kind: str
+    trl: dict = field(default_factory=dict)
+    lora: dict | None = None
+    save: str = "merged"
+    model_kwargs: dict = field(default_factory=dict)
+    orpo_nll: str = "completion"
+    backend: str = "trl"
+    description: str = ""
+    source: str = "<dict>"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+
+def config_class(kind: str) -> type:
+    """The TRL config dataclass of a training kind."""
+    if kind == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig
+    if kind == "dpo":
+        from trl import DPOConfig
+
+        return DPOConfig
+    if kind == "orpo":
+        from trl.experimental.orpo import ORPOConfig
+
+        return ORPOConfig
+    raise ValueError(f"unknown training kind {kind!r}; choose one of {KINDS}")
+
+
+def load_recipe(recipe: str | os.PathLike | dict | Recipe) -> Recipe:
+    """Parse a recipe: a Recipe, a dict, a YAML path, or a name under configs/train/ ("sft_full" or "sft_full.yaml").
+
+    Every key is checked against the pinned TRL / peft dataclasses, so a renamed field fails here (and in CI)
+    with the file and the field named, not deep inside a trainer.
+    """
+    if isinstance(recipe, Recipe):
+        return recipe
+    source = "<dict>"
+    if not isinstance(recipe, dict):
+        import yaml
+
+        path = Path(recipe)
+        if not path.exists():
+            named = TRAIN_RECIPES_DIR / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
+            if not named.exists():
+                known = sorted(p.stem for p in TRAIN_RECIPES_DIR.glob("*.yaml"))
+                raise DataError(f"{recipe}: no such recipe file (recipes in {TRAIN_RECIPES_DIR}: {known})")
+            path = named
+        source = str(path)
+        try:
+            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise DataError(f"{path}: malformed YAML ({e})") from None
+        if not isinstance(recipe, dict):
+            raise DataError(f"{path}: a recipe must be a mapping with at least `kind` and `trl`")
+    unknown = set(recipe) - RECIPE_KEYS
+    if unknown:
+        raise DataError(f"{source}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
+    kind = require(recipe, "kind", source)
+    if kind not in KINDS:
+        raise DataError(f"{source}: kind must be one of {KINDS}, got {kind!r}")
+    r = Recipe(kind=kind, trl=dict(recipe.get("trl") or {}), lora=recipe.get("lora"),
+               save=recipe.get("save", "merged"), model_kwargs=dict(recipe.get("model_kwargs") or {}),
+               orpo_nll=recipe.get("orpo_nll", "completion"), backend=recipe.get("backend", "trl"),
+               description=recipe.get("description", ""), source=source)
+    _validate(r)
+    return r
+
+
+def _validate(r: Recipe) -> None:
+    names = {f.name for f in dataclasses.fields(config_class(r.kind))}
+    bad = sorted(set(r.trl) - names)
+    if bad:
+        raise DataError(f"{r.source}: trl fields {bad} are not fields of {config_class(r.kind).__name__} "
+                        f"in the pinned TRL (renamed or removed?)")
+    if "output_dir" in r.trl or "seed" in r.trl:
+        raise DataError(f"{r.source}: output_dir and seed are set by train(), not by the recipe")
+    if r.lora is not None:
+        if not isinstance(r.lora, dict):
+            raise DataError(f"{r.source}: lora must be null or a mapping of peft.LoraConfig fields")
+        from peft import LoraConfig
+
+        lora_names = {f.name for f in dataclasses.fields(LoraConfig)}
+        bad = sorted(set(r.lora) - lora_names)
+        if bad:
+            raise DataError(f"{r.source}: lora fields {bad} are not fields of peft.LoraConfig")
+    if r.save not in ("merged", "adapter"):
+        raise DataError(f"{r.source}: save must be 'merged' or 'adapter', got {r.save!r}")
+    if r.save == "adapter" and r.lora is None:
+        raise DataError(f"{r.source}: save: adapter needs a lora section (full fine-tuning has no adapter)")
+    if r.orpo_nll not in ("completion", "full"):
+        raise DataError(f"{r.source}: orpo_nll must be 'completion' or 'full', got {r.orpo_nll!r}")
+    if r.backend not in ("trl", "unsloth"):
+        raise DataError(f"{r.source}: backend must be 'trl' or 'unsloth', got {r.backend!r}")
+
+
+def gpu_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def device_defaults(has_gpu: bool | None = None) -> tuple[dict, dict]:
+    """(defaults the recipe may override, settings forced on this device)."""
+    has_gpu = gpu_available() if has_gpu is None else has_gpu
+    always = dict(save_strategy="no", eval_strategy="no", report_to="none", dataloader_num_workers=0,
+                  logging_steps=10, save_only_model=True, ddp_find_unused_parameters=False)
+    if has_gpu:
+        bf16 = torch.cuda.is_bf16_supported()
+        return {**always, "bf16": bf16, "fp16": not bf16, "gradient_checkpointing": True}, {}
+    forced = dict(use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, dataloader_pin_memory=False)
+    return always, forced
+
+
+def build_trl_config(recipe: Recipe, out_dir: str | os.PathLike, *, seed: int, overrides: dict | None = None,
+                     has_gpu: bool | None = None) -> Any:
+    """The TRL config object of a recipe: device defaults < recipe < overrides < forced device settings."""
+    defaults, forced = device_defaults(has_gpu)
+    values = {**defaults, **recipe.trl, **(overrides or {}), **forced}
+    values.update(output_dir=str(out_dir), seed=seed, data_seed=seed)
+    if recipe.kind in ("dpo", "orpo") or not values.get("gradient_checkpointing"):
+        values.setdefault("gradient_checkpointing_kwargs", None)
+    return config_class(recipe.kind)(**values)
+
+
+def lora_config(recipe: Recipe) -> Any:
+    if recipe.lora is None:
+        return None
+    from peft import LoraConfig
+
+    fields = {"target_modules": list(PAPER_LORA_TARGETS), "task_type": "CAUSAL_LM", **recipe.lora}
+    return LoraConfig(**fields)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_rows(rows: Iterable[dict] | str | os.PathLike, kind: str) -> list[dict]:
+    """Validated training rows from a list of dicts or a JSONL file; a bad row names its file/line (or index)."""
+    wanted = ROW_FIELDS[kind]
+    out = []
+    if isinstance(rows, (str, os.PathLike)):
+        items = ((str(rows), lineno, obj) for lineno, obj in iter_jsonl(rows))
+    else:
+        items = (("rows", i, obj) for i, obj in enumerate(rows))
+    for where, line, obj in items:
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}[{line}]: expected a dict row, got {type(obj).__name__}")
+        row = {}
+        for f in wanted:
+            value = require(obj, f, where, line)
+            if not isinstance(value, str):
+                raise DataError(f"{where}:{line}: field '{f}' must be a string, got {type(value).__name__}")
+            row[f] = value
+        out.append(row)
+    if not out:
+        raise DataError(f"no training rows for {kind} (need fields {wanted})")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TRL on a CPU-only torch: TRL 1.15 computes SFT/DPO log-probs through a Triton kernel (`_ChunkedLogProbFunction`,
+# a fused LM head) that is None when Triton is absent (CPU wheels of torch) and cannot run on CPU tensors when it
+# is present. We route non-CUDA tensors to the same maths in plain torch (autograd does the backward).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _torch_chunked_logprob(hidden, weight, bias, targets, temperature, chunk_size, softcap=None, logit_scale=1.0,
+                           outputs=("entropy", "log_sum_sq_probs", "mean_logits", "is_top1")):
+    z = F.linear(hidden, weight, bias).float() * logit_scale
+    if softcap is not None:
+        z = softcap * torch.tanh(z / softcap)
+    z = z / temperature
+    logp = z.log_softmax(dim=-1)
+    logprobs = logp.gather(-1, targets[:, None]).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1) if "entropy" in outputs else None
+    with torch.no_grad():
+        log_sum_sq = torch.logsumexp(2 * logp, dim=-1) if "log_sum_sq_probs" in outputs else None
+        mean_logits = z.mean(-1) if "mean_logits" in outputs else None
+        is_top1 = (z.argmax(-1) == targets) if "is_top1" in outputs else None
+    return logprobs, entropy, log_sum_sq, mean_logits, is_top1
+
+
+class _ChunkedLogProbDispatch:
+    """Stands in for trl.trainer.utils._ChunkedLogProbFunction: the Triton kernel on GPU, plain torch elsewhere."""
+
+    def __init__(self, original: Any):
+        self.original = original
+
+    def apply(self, hidden, *args):
+        if self.original is not None and hidden.device.type in ("cuda", "xpu"):
+            return self.original.apply(hidden, *args)
+        return _torch_chunked_logprob(hidden, *args)
+
+
+def patch_trl_for_cpu() -> None:
+    """Idempotently install the CPU fallback for TRL's fused log-prob kernel."""
+    import trl.trainer.utils as tu
+
+    if not isinstance(tu._ChunkedLogProbFunction, _ChunkedLogProbDispatch):
+        tu._ChunkedLogProbFunction = _ChunkedLogProbDispatch(tu._ChunkedLogProbFunction)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ORPO: TRL's experimental trainer, with two corrections so it trains what the paper's LLaMA-Factory trains and on
+# the token sequences the generation engine feeds at inference.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _orpo_trainer_class() -> type:
+    from trl.experimental.orpo import ORPOTrainer
+
+    class W2SORPOTrainer(ORPOTrainer):
+        """ORPOTrainer with (1) the NLL term over completion tokens only, length-normalised per sequence
+        (`orpo_nll="completion"`, LLaMA-Factory's `sft_loss = -chosen_logps_avg`; TRL's own NLL also covers the
+        prompt tokens: `orpo_nll="full"` keeps it), and (2) no BOS token added to prompts when the tokenizer
+        itself does not add one (TRL's ORPO always prepends BOS, so the model would train on a context it never
+        sees at generation time)."""
+
+        orpo_nll = "completion"
+
+        def tokenize_row(self, feature, model=None):
+            batch = super().tokenize_row(feature, model)
+            tok = self.processing_class
+            bos = tok.bos_token_id
+            if bos is not None and not _tokenizer_adds_bos(tok):
+                for prefix in ("", "chosen_", "rejected_"):
+                    ids_key = f"{prefix}input_ids" if prefix else "prompt_input_ids"
+                    mask_key = f"{prefix}attention_mask" if prefix else "prompt_attention_mask"
+                    if batch.get(ids_key) and batch[ids_key][0] == bos:
+                        batch[ids_key] = batch[ids_key][1:]
+                        batch[mask_key] = batch[mask_key][1:]
+                        if prefix:
+                            batch[f"{prefix}labels"] = batch[f"{prefix}labels"][1:]
+            return batch
+
+        def concatenated_forward(self, model, batch):
+            out = super().concatenated_forward(model, batch)
+            if self.orpo_nll == "full":
+                return out
+            chosen_logps = out[0]  # mean log-prob of each chosen completion (prompt masked by -100 labels)
+            return (out[0], out[1], out[2], out[3], -chosen_logps.mean(), *out[5:])
+
+    return W2SORPOTrainer
+
+
+def _tokenizer_adds_bos(tok: Any) -> bool:
+    if tok.bos_token_id is None:
+        return False
+    ids = tok("x", add_special_tokens=True)["input_ids"]
+    return len(ids) > 0 and ids[0] == tok.bos_token_id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# train()
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
+          out_dir: str | os.PathLike, recipe: str | os.PathLike | dict | Recipe, *, seed: int,
+          launcher: str = "inprocess", num_processes: int = 1, accelerate_config: str | os.PathLike | None = None,
+          overrides: dict | None = None) -> dict:
+    """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
+
+    Metrics: train_loss, train_runtime (s), num_rows, num_tokens (prompt + completion tokens seen per epoch),
+    tokens_per_second, truncated_rows, dropped_rows, log_history (the trainer's per-step logs), and the
+    resolved settings. They are also written to `out_dir/train_metrics.json`.
+    """
+    r = load_recipe(recipe)
+    if r.kind != kind:
+        raise ValueError(f"train(kind={kind!r}) with a {r.kind!r} recipe ({r.source})")
+    rows = load_rows(rows, kind)
+    if launcher == "inprocess":
+        if num_processes != 1:
+            raise ValueError("launcher='inprocess' runs one process; use launcher='accelerate' for several")
+        return _train_inprocess(r, str(model_path), rows, Path(out_dir), seed=seed, overrides=overrides)
+    if launcher == "accelerate":
+        return _train_accelerate(r, str(model_path), rows, Path(out_dir), seed=seed, num_processes=num_processes,
+                                 accelerate_config=accelerate_config, overrides=overrides)
+    raise ValueError(f"unknown launcher {launcher!r}; choose 'inprocess' or 'accelerate'")
+
+
+def _count_tokens(tok: Any, rows: list[dict], kind: str, max_length: int | None) -> tuple[int, int]:
+    """(tokens forwarded per epoch, rows with a sequence longer than max_length), counting EOS, as the trainers
+    tokenize: SFT forwards prompt+completion; DPO/ORPO forward prompt+chosen and prompt+rejected."""
+    total, long_rows = 0, [False] * len(rows)
+    for key in ROW_FIELDS[kind][1:]:
+        for i, ids in enumerate(tok([r["prompt"] + r[key] for r in rows])["input_ids"]):
+            total += len(ids) + 1
+            long_rows[i] |= max_length is not None and len(ids) + 1 > max_length
+    return total, sum(long_rows)
+
+
+def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int,
+                     overrides: dict | None) -> dict:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    patch_trl_for_cpu()
+    set_seed(seed)
+    args = build_trl_config(r, out_dir, seed=seed, overrides=overrides)
+    is_main = args.process_index == 0
+    tok = AutoTokenizer.from_pretrained(model_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if tok.eos_token is None:
+        raise DataError(f"{model_path}: the tokenizer has no EOS token; completions need one to stop")
+
+    if r.backend == "unsloth":
+        model, peft_config = _unsloth_model(r, model_path, args)
+    else:
+        model_kwargs = dict(r.model_kwargs)
+        if "dtype" not in model_kwargs:
+            model_kwargs["dtype"] = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else torch.float32
+        elif isinstance(model_kwargs["dtype"], str) and model_kwargs["dtype"] != "auto":
+            model_kwargs["dtype"] = getattr(torch, model_kwargs["dtype"])
+        model = AutoModelForCausalLM.from_pretrained(model_path, **model_kwargs)
+        peft_config = lora_config(r)
+
+    dataset = Dataset.from_list(rows)
+    num_tokens, truncated = _count_tokens(tok, rows, r.kind, getattr(args, "max_length", None))
+    common = dict(model=model, args=args, train_dataset=dataset, processing_class=tok, peft_config=peft_config)
+    if r.kind == "sft":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(**common)
+    elif r.kind == "dpo":
+        from trl import DPOTrainer
+
+        # ref_model=None: TRL loads a frozen copy of `model_path` (full FT) or disables the adapter (LoRA).
+        trainer = DPOTrainer(**common)
+    else:
+        cls = _orpo_trainer_class()
+        cls.orpo_nll = r.orpo_nll
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental.*")
+            trainer = cls(**common)
+
+    kept = len(trainer.train_dataset)
+    dropped = len(rows) - kept
+    if dropped and is_main:
+        print(f"[w2s.training] {dropped} of {len(rows)} rows dropped by {type(trainer).__name__}: their prompt "
+              f"alone fills max_length={getattr(args, 'max_length', None)}", file=sys.stderr)
+    if truncated and is_main:
+        print(f"[w2s.training] {truncated} of {len(rows)} rows are longer than max_length="
+              f"{getattr(args, 'max_length', None)} tokens and are truncated", file=sys.stderr)
+
+    start = time.time()
+    result = trainer.train()
+    runtime = time.time() - start
+    _save(trainer, r, model_path, out_dir, tok)
+
+    epochs = float(result.metrics.get("epoch", args.num_train_epochs))
+    metrics = {
+        "kind": r.kind, "recipe": r.source, "launcher": "inprocess" if args.world_size == 1 else "accelerate",
+        "num_processes": args.world_size, "lora": r.lora is not None, "save": r.save, "seed": seed,
+        "train_loss": float(result.training_loss), "train_runtime": runtime,
+        "num_rows": len(rows), "dropped_rows": dropped, "truncated_rows": truncated,
+        "num_tokens": num_tokens, "tokens_per_second": num_tokens * epochs / runtime if runtime > 0 else None,
+        "global_step": int(result.global_step), "epoch": epochs,
+        "log_history": [h for h in trainer.state.log_history],
+        "settings": {"trl": {k: v for k, v in args.to_dict().items() if k in r.trl or k in (overrides or {})},
+                     "bf16": args.bf16, "use_cpu": args.use_cpu},
+    }
+    if is_main:
+        (out_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return metrics
+
+
+def _save(trainer: Any, r: Recipe, model_path: str, out_dir: Path, tok: Any) -> None:
+    """Save the trained model in out_dir: merged weights (default) or the LoRA adapter; plus the tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if r.lora is None:
+        trainer.save_model(str(out_dir))  # gathers ZeRO-3 / FSDP shards
+    elif r.save == "adapter":
+        trainer.save_model(str(out_dir))
+    else:
+        adapter_dir = out_dir / "_adapter"
+        trainer.save_model(str(adapter_dir))
+        trainer.accelerator.wait_for_everyone()
+        if trainer.accelerator.is_main_process:
+            from peft import PeftModel
+
+            # Merge on the main process from the saved adapter: works the same after DDP, ZeRO-3 or FSDP.
+            dtype = next(trainer.accelerator.unwrap_model(trainer.model).parameters()).dtype
+            base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+            merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+            merged.save_pretrained(str(out_dir))
+            shutil.rmtree(adapter_dir)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        tok.save_pretrained(str(out_dir))
+        _fix_generation_config(out_dir, tok)
+    trainer.accelerator.wait_for_everyone()
+
+
+def _fix_generation_config(out_dir: Path, tok: Any) -> None:
+    """Make sure the saved generation config stops at the tokenizer's EOS (the trained models emit it)."""
+    path = out_dir / "generation_config.json"
+    if not path.exists():
+        return
+    cfg = json.loads(path.read_text())
+    eos = cfg.get("eos_token_id")
+    eos_list = eos if isinstance(eos, list) else [eos] if eos is not None else []
+    if tok.eos_token_id not in eos_list:
+        cfg["eos_token_id"] = eos_list + [tok.eos_token_id] if eos_list else tok.eos_token_id
+    cfg.setdefault("pad_token_id", tok.pad_token_id)
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def load_model(path: str | os.PathLike, **kwargs: Any) -> Any:
+    """Load a model saved by `train`: merged weights directly, or base + LoRA adapter merged in memory."""
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    if (path / "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        return AutoPeftModelForCausalLM.from_pretrained(str(path), **kwargs).merge_and_unload()
+    return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accelerate launcher: the same stage as `accelerate launch -m w2s_lib.train ...` in a child process group.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
+                       num_processes: int, accelerate_config: str | os.PathLike | None = None,
+                       metrics_path: str | None = None) -> list[str]:
+    """The `accelerate launch -m w2s_lib.train ...` command line for a stage (printed by the notebooks for GPUs)."""
+    config = Path(accelerate_config) if accelerate_config else ACCELERATE_CONFIGS_DIR / "ddp.yaml"
+    if not config.exists():
+        named = ACCELERATE_CONFIGS_DIR / f"{config.name.removesuffix('.yaml')}.yaml"
+        if not named.exists():
+            raise DataError(f"{accelerate_config}: no such accelerate config (see {ACCELERATE_CONFIGS_DIR})")
+        config = named
+    accelerate_bin = Path(sys.executable).with_name("accelerate")
+    launcher = [str(accelerate_bin)] if accelerate_bin.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
+    cmd = launcher + (["launch"] if launcher[0].endswith("accelerate") else [])
+    cmd += ["--config_file", str(config), "--num_processes", str(num_processes),
+            "--main_process_port", str(_free_port()),
+            "-m", "w2s_lib.train", "--recipe", recipe_path, "--model", model_path, "--data", data_path,
+            "--out", out_dir, "--seed", str(seed)]
+    if metrics_path:
+        cmd += ["--metrics", metrics_path]
+    return cmd
+
+
+def _train_accelerate(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int, num_processes: int,
+                      accelerate_config: str | os.PathLike | None, overrides: dict | None) -> dict:
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="w2s-train-") as tmp:
+        recipe_path, data_path = Path(tmp) / "recipe.yaml", Path(tmp) / "rows.jsonl"
+        recipe_dict = r.to_dict()
+        recipe_dict["trl"] = {**recipe_dict["trl"], **(overrides or {})}
+        recipe_path.write_text(yaml.safe_dump(recipe_dict, sort_keys=False))
+        write_jsonl(data_path, rows)
+        metrics_path = Path(tmp) / "metrics.json"
+        cmd = accelerate_command(str(recipe_path), model_path, str(data_path), str(out_dir), seed=seed,
+                                 num_processes=num_processes, accelerate_config=accelerate_config,
+                                 metrics_path=str(metrics_path))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+        if not gpu_available():
+            # Each CPU process gets its share of the cores instead of all of them (oversubscription is slow).
+            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
+        proc = subprocess.run(cmd, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"accelerate training failed (exit {proc.returncode}): {' '.join(cmd)}")
+        metrics = json.loads(metrics_path.read_text())
+        metrics["recipe"] = r.source
+        return metrics
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# unsloth (optional single-GPU backend). UNTESTED HERE: this machine has no GPU; the TRL path is the reference.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _unsloth_model(r: Recipe, model_path: str, args: Any) -> tuple[Any, Any]:
+    if not gpu_available():
+        raise RuntimeError("backend: unsloth needs a GPU; use backend: trl on CPU")
+    try:
+        from unsloth import FastLanguageModel
+    except ImportError as e:
+        raise ImportError("backend: unsloth needs `pip install unsloth` (single GPU only)") from e
+    model, _ = FastLanguageModel.from_pretrained(model_name=model_path, max_seq_length=getattr(args, "max_length",
+                                                 None) or 2048, dtype=None, load_in_4bit=False)
+    if r.lora is not None:
+        lora = {k: v for k, v in r.lora.items() if k in ("r", "lora_alpha", "lora_dropout", "bias")}
+        model = FastLanguageModel.get_peft_model(model, target_modules=r.lora.get("target_modules",
+                                                 PAPER_LORA_TARGETS), use_gradient_checkpointing="unsloth",
+                                                 random_state=args.seed, **lora)
+    return model, None  # the adapter is already attached: no peft_config for the trainer
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reference losses, from the papers' formulas (checked against the trainers in tests/test_training.py).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def completion_logps(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Sequence[str], *,
+                     add_eos: bool = True, add_bos: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of log-probs over completion tokens, number of completion tokens) per (prompt, completion) pair.
+
+    One sequence at a time, no padding: an independent computation to check the trainers' batched ones.
+    Completion tokens = tokens of prompt + completion (+ EOS) after the tokens of the prompt alone.
+    """
+    sums, counts = [], []
+    for p, c in zip(prompts, completions):
+        p_ids = tokenizer(p)["input_ids"]
+        full = tokenizer(p + c)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
+        if add_bos and (not full or full[0] != tokenizer.bos_token_id):
+            p_ids, full = [tokenizer.bos_token_id] + p_ids, [tokenizer.bos_token_id] + full
+        assert full[: len(p_ids)] == p_ids, "prompt tokens are not a prefix of prompt+completion tokens"
+        ids = torch.tensor([full], device=model.device)
+        logp = model(input_ids=ids).logits.float().log_softmax(-1)[0, :-1]
+        token_logp = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[len(p_ids) - 1:]
+        sums.append(token_logp.sum())
+        counts.append(len(token_logp))
+    return torch.stack(sums), torch.tensor(counts, dtype=torch.float32)
+
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
+             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO (Rafailov et al. 2023): -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), mean over pairs;
+    inputs are sequence log-probs summed over completion tokens."""
+    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
+    return -F.logsigmoid(beta * margin).mean()
+
+
+def orpo_loss(chosen_avg_logp: torch.Tensor, rejected_avg_logp: torch.Tensor, nll: torch.Tensor,
+              lam: float) -> torch.Tensor:
+    """ORPO (Hong et al. 2024): NLL(chosen) - lambda * log sigmoid(log odds(chosen) - log odds(rejected)),
+    with odds(y) = P(y|x) / (1 - P(y|x)) from length-normalised log-probs, mean over pairs."""
+    def log_odds(logp: torch.Tensor) -> torch.Tensor:
+        return logp - torch.log1p(-torch.exp(logp))
+
+    ratio = log_odds(chosen_avg_logp) - log_odds(rejected_avg_logp)
+    return nll - lam * F.logsigmoid(ratio).mean()
