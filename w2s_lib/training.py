@@ -182,7 +182,7 @@ def device_defaults(has_gpu: bool | None = None) -> tuple[dict, dict]:
     always = dict(save_strategy="no", eval_strategy="no", report_to="none", dataloader_num_workers=0,
                   logging_steps=10, save_only_model=True, ddp_find_unused_parameters=False)
     if has_gpu:
-        bf16 = torch.cuda.is_bf16_supported()
+        bf16 = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
         return {**always, "bf16": bf16, "fp16": not bf16, "gradient_checkpointing": True}, {}
     forced = dict(use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, dataloader_pin_memory=False)
     return always, forced
@@ -369,11 +369,19 @@ def _count_tokens(tok: Any, rows: list[dict], kind: str, max_length: int | None)
     return total, sum(long_rows)
 
 
-def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int,
-                     overrides: dict | None) -> dict:
+def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os.PathLike,
+                 rows: Iterable[dict] | str | os.PathLike, out_dir: str | os.PathLike, *, seed: int,
+                 overrides: dict | None = None) -> tuple[Any, dict]:
+    """The TRL trainer `train` would run (not yet trained), and facts about the data (tokens, dropped rows).
+
+    Exposed for tests and notebooks that want to look at a batch or the loss before training.
+    """
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
+    r = load_recipe(recipe)
+    rows = load_rows(rows, r.kind)
+    model_path = str(model_path)
     patch_trl_for_cpu()
     set_seed(seed)
     args = build_trl_config(r, out_dir, seed=seed, overrides=overrides)
@@ -414,14 +422,24 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
             warnings.filterwarnings("ignore", message=".*experimental.*")
             trainer = cls(**common)
 
-    kept = len(trainer.train_dataset)
-    dropped = len(rows) - kept
+    dropped = len(rows) - len(trainer.train_dataset)
+    max_length = getattr(args, "max_length", None)
     if dropped and is_main:
         print(f"[w2s.training] {dropped} of {len(rows)} rows dropped by {type(trainer).__name__}: their prompt "
-              f"alone fills max_length={getattr(args, 'max_length', None)}", file=sys.stderr)
+              f"alone fills max_length={max_length}", file=sys.stderr)
     if truncated and is_main:
-        print(f"[w2s.training] {truncated} of {len(rows)} rows are longer than max_length="
-              f"{getattr(args, 'max_length', None)} tokens and are truncated", file=sys.stderr)
+        print(f"[w2s.training] {truncated} of {len(rows)} rows are longer than max_length={max_length} tokens "
+              f"and are truncated", file=sys.stderr)
+    info = dict(recipe=r, rows=rows, tokenizer=tok, num_tokens=num_tokens, truncated=truncated, dropped=dropped)
+    return trainer, info
+
+
+def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int,
+                     overrides: dict | None) -> dict:
+    trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)
+    args, tok = trainer.args, info["tokenizer"]
+    is_main = args.process_index == 0
+    num_tokens, truncated, dropped = info["num_tokens"], info["truncated"], info["dropped"]
 
     start = time.time()
     result = trainer.train()
