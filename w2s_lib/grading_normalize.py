@@ -31,6 +31,7 @@ from w2s_lib.grading_numeric import approx_value
 _SPACING = re.compile(r"(?<!\\)\\(?:displaystyle|!|,|;|:|quad|qquad|\s)(?![a-zA-Z])")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])")
 _TEXT_CMDS = re.compile(r"\\(?:mbox|textrm|textnormal|textit|textbf|mathrm|mathbf|operatorname)(?![a-zA-Z])")
+_TEXT_SUBSCRIPT = re.compile(r"_\s*\{\s*\\text\s*\{([^{}]*)\}\s*\}|_\s*\\text\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ\b|°|\\degree(?![a-zA-Z])")
 # A trailing unit in \text{...} (after mbox/mathrm were renamed to \text), possibly squared: "864 \text{ inches}^2"
 _TRAIL_TEXT = re.compile(r"(\s*)\\text\{([^{}]*)\}(\^\{?\d\}?)?\s*$")
@@ -117,6 +118,8 @@ def clean_latex(answer: str) -> str:
     s = re.sub(r"^\s*\\[(\[]|\\[)\]]\s*$", "", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = _TEXT_CMDS.sub(r"\\text", s)
+    # a subscript written as text is a name: V_{\text{in}} = V_{in}, R_{\mathrm{H}} = R_{H}
+    s = _TEXT_SUBSCRIPT.sub(lambda m: "_{" + (m.group(1) or m.group(2) or "").strip() + "}", s)
     s = _LEFT_RIGHT.sub("", s)
     s = _SPACING.sub(" ", s).replace("~", " ")
     s = s.replace("{,}", ",")
