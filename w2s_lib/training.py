@@ -622,7 +622,7 @@ def completion_logps(model: Any, tokenizer: Any, prompts: Sequence[str], complet
         assert full[: len(p_ids)] == p_ids, "prompt tokens are not a prefix of prompt+completion tokens"
         ids = torch.tensor([full], device=model.device)
         logp = model(input_ids=ids).logits.float().log_softmax(-1)[0, :-1]
-        token_logp = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[len(p_ids) - 1:]
+        token_logp = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[max(len(p_ids) - 1, 0):]
         sums.append(token_logp.sum())
         counts.append(len(token_logp))
     return torch.stack(sums), torch.tensor(counts, dtype=torch.float32)
