@@ -356,6 +356,9 @@ def decide(a: Parsed, b: Parsed) -> bool | None:
     if a.kind in ("choice", "text") or b.kind in ("choice", "text"):
         return False  # a letter or word never equals a formula, list or matrix
     sa, sb = shape(a), shape(b)
+    fa, fb = a.symbolic_form(b), b.symbolic_form(a)
+    if _RELATION.search(fa) and _RELATION.search(fb) and _variables(fa) != _variables(fb):
+        return False  # equations/inequalities in different variables (`r = 0` vs `\\sec\\theta = \\cos 2\\theta`)
     if {sa, sb} == {"scalar", "relation"} and (a.equation or b.equation):
         return None  # `y = 2x+3` (kept as an assignment) against another equation: sympy decides
     if sa != sb and "scalar" in (sa, sb) and {sa, sb} <= _SHAPES:
@@ -395,6 +398,16 @@ def _matrix_dims(s: str) -> tuple[int, int]:
     body = re.sub(r"\\(?:begin|end)\{[a-zA-Z]*matrix\}", "", s).strip()
     rows = [r for r in body.split("\\\\") if r.strip()]
     return len(rows), (rows[0].count("&") + 1 if rows else 0)
+
+
+_RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![a-zA-Z])")
+
+
+def _variables(s: str) -> frozenset[str]:
+    """Letters outside LaTeX commands (but e and i), plus Greek letters: the unknowns of an equation."""
+    greek = re.findall(rf"\\({_GREEK})(?![a-zA-Z])", s)
+    letters = re.findall(r"[a-df-hj-zA-Z]", _LETTER_FREE.sub(" ", s))
+    return frozenset(greek) | frozenset(letters)
 
 
 def _has_variables(s: str) -> bool:
