@@ -6,7 +6,6 @@ type, and 15 real prompts from the weak-to-strong release. tests/test_olympic_re
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -21,29 +20,11 @@ from w2s_lib.olympic import (
     judge,
     judge_batch,
     option_letters,
+    prompt_fields,
 )
 
 FIX = Path(__file__).parent / "fixtures" / "olympic"
 ROWS = {r["id"]: r for r in map(json.loads, open(FIX / "olympic_types.jsonl"))}
-DESC = {v: k for k, v in TYPE_DESCRIPTION.items()}
-
-
-def parse_content(content: str) -> dict:
-    """Undo build_prompt on a release prompt: the fields it was built from (only what prompts show)."""
-    head, rest = content.split("\n\nQuestion: ", 1)
-    lines = head.split("\n")
-    subject = re.match(r"You are participating in an international (\w+) competition", lines[0]).group(1)
-    context = None
-    if len(lines) > 2:
-        assert lines[2].startswith("Here is some context information")
-        context = "\n".join(lines[3:])
-    m = re.search(r"\n\n(All mathematical formulas|You can solve it step by step)", rest)
-    problem, tail = rest[: m.start()], rest[m.start():]
-    unit = re.search(r"Remember, your answer should be calculated in the unit of (.*), but when concluding", tail)
-    types = re.search(r"Their answer types are, in order, \[(.*)\]\.", tail)
-    return {"subject": subject, "answer_type": DESC[lines[1]], "problem": problem, "context": context,
-            "unit": unit.group(1) if unit else None,
-            "type_sequence": [{"numerical value": "NV"}[t] for t in types.group(1).split(", ")] if types else None}
 
 
 # ---------------------------------------------------------------------------------------------- prompts
@@ -52,18 +33,23 @@ def test_release_prompts_are_rebuilt_exactly():
     rows = [json.loads(line) for line in open(FIX / "w2s_prompts_sample.jsonl")]
     seen = set()
     for r in rows:
-        fields = parse_content(r["content"])
+        fields = prompt_fields(r["content"])
         seen.add(fields["answer_type"])
         assert build_prompt(fields) == r["content"], r["id"]
     assert seen == {"SC", "MC", "TF", "NV", "SET", "EX", "EQ", "TUP", "MA"}
 
 
-def test_prompt_of_a_known_row_from_its_fields():
-    # Math_55 from the release: the HF problem text is known (it is also in the author's eval file)
-    row = next(json.loads(line) for line in open(FIX / "w2s_prompts_sample.jsonl") if '"Astronomy_963"' in line)
-    fields = parse_content(row["content"])
-    assert fields["unit"] is None and fields["context"] is None
-    assert build_prompt({**fields, "id": "Astronomy_963"}) == row["content"]
+def test_prompt_of_a_record_built_like_the_data_loader_builds_it():
+    # A Record as w2s_lib.data.olympic_record makes it: question = HF problem, the rest in meta
+    from w2s_lib.records import Record
+
+    row = next(json.loads(line) for line in open(FIX / "w2s_prompts_sample.jsonl") if '"Astronomy_1059"' in line)
+    f = prompt_fields(row["content"])
+    assert f["unit"] and f["context"]  # this one has both a unit and a context block
+    meta = {"answer_type": f["answer_type"], "unit": f["unit"], "subject": f["subject"], "context": f["context"],
+            "answer_sequence": None, "type_sequence": None, "language": "EN", "modality": "text-only", "prompt": None}
+    rec = Record(row["id"], f["problem"], None, None, meta)
+    assert build_prompt(rec) == row["content"]
 
 
 def test_hf_prompt_field_is_used_as_is_with_the_release_rewrite():
@@ -93,6 +79,16 @@ def test_prompt_details_per_type():
     assert "Their units are, in order, [kg, m/s]" in mpv and "[numerical value, numerical value]" in mpv
     assert "The final answers are \\boxed{ANSWER}" in mpv
     assert option_letters("Statements:\nA: x\nB: y\nOptions:\nA: 1\nB: 2\nC: 3") == ["A", "B", "C"]
+
+
+def test_prompt_fields_round_trip_for_inferred_types_and_rejects_other_text():
+    for rid in ("Fixture_MPV", "Fixture_MPV_mixed", "Fixture_IN", "Fixture_NV_unit"):
+        row = ROWS[rid]
+        fields = prompt_fields(build_prompt(row))
+        assert build_prompt(fields) == build_prompt(row)
+        assert fields["answer_type"] == row["answer_type"] and fields["problem"] == row["problem"]
+    with pytest.raises(ValueError, match="not an OlympicArena release prompt"):
+        prompt_fields("Question: 1+1?\nAnswer:")
 
 
 def test_prompt_needs_fields():

@@ -19,9 +19,7 @@ import pytest
 from w2s_lib.data import load_jsonl_records
 from w2s_lib.grading_normalize import normalize
 from w2s_lib.jsonl import read_json, read_jsonl
-from w2s_lib.olympic import TYPE_DESCRIPTION, answers_agree, build_prompt, judge
-
-from test_olympic import parse_content
+from w2s_lib.olympic import TYPE_DESCRIPTION, answers_agree, build_prompt, judge, prompt_fields
 
 FIX = Path(__file__).parent / "fixtures" / "olympic"
 pytestmark = pytest.mark.shared_data
@@ -74,7 +72,7 @@ def release_prompts(shared_data) -> dict[str, str]:
 def test_every_release_prompt_is_rebuilt_exactly(shared_data):
     prompts = release_prompts(shared_data)
     assert len(prompts) == 1629
-    bad = [i for i, c in prompts.items() if build_prompt(parse_content(c)) != c]
+    bad = [i for i, c in prompts.items() if build_prompt(prompt_fields(c)) != c]
     assert bad == []
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "NV_REL_TOL",
     "build_prompt",
     "hf_prompt",
+    "prompt_fields",
     "judge",
     "judge_batch",
     "answers_agree",
@@ -227,6 +228,40 @@ def hf_prompt(record: Any) -> str:
 def build_prompt(record: Any) -> str:
     """The prompt as the weak-to-strong release fed it to the models (its `content` field)."""
     return hf_prompt(record).replace("\n\nproblem:\n", "\n\nQuestion: ") + "\n\nAnswer:"
+
+
+_TYPE_OF_DESCRIPTION = {v: k for k, v in TYPE_DESCRIPTION.items()}
+_TYPE_OF_NAME = {v: k for k, v in TYPE_NAME.items()}
+
+
+def prompt_fields(content: str) -> dict:
+    """The fields a release prompt (`build_prompt` output) shows: subject, answer_type, problem, context, unit,
+    type_sequence (MA/MPV), answer_sequence (MPV). build_prompt(prompt_fields(c)) == c for every prompt of
+    the release. Raises ValueError on text that is not such a prompt."""
+    try:
+        head, rest = content.split("\n\nQuestion: ", 1)
+        lines = head.split("\n")
+        subject = re.match(r"You are participating in an international (\w+) competition", lines[0]).group(1)
+        atype = _TYPE_OF_DESCRIPTION[lines[1]]
+        m = re.search(r"\n\n(All mathematical formulas|You can solve it step by step)", rest)
+        problem, tail = rest[: m.start()], rest[m.start():]
+    except (ValueError, AttributeError, KeyError, IndexError):
+        raise ValueError(f"not an OlympicArena release prompt: {content[:120]!r}...") from None
+    context = None
+    if len(lines) > 2:
+        if lines[2] != _CONTEXT_LINE:
+            raise ValueError(f"unexpected third header line in prompt: {lines[2][:80]!r}")
+        context = "\n".join(lines[3:])
+    unit = re.search(r"Remember, your answer should be calculated in the unit of (.*), but when concluding", tail)
+    units = re.search(r"Their units are, in order, \[(.*)\], but units", tail)
+    types = re.search(r"Their answer types are, in order, \[(.*)\]\.", tail)
+    order = re.search(r"Your final quantities should be output in the following order: \[(.*)\]\.", tail)
+    return {
+        "subject": subject, "answer_type": atype, "problem": problem, "context": context,
+        "unit": unit.group(1) if unit else (units.group(1).split(", ") if units else None),
+        "type_sequence": [_TYPE_OF_NAME.get(t, t) for t in types.group(1).split(", ")] if types else None,
+        "answer_sequence": order.group(1).split(", ") if order else None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- extraction
