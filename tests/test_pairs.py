@@ -127,3 +127,12 @@ def test_build_pairs_counts_every_question_once_and_is_deterministic():
     assert s1.questions == 4 and s1.pairs == 2 and s1.weak_chosen == 1 and s1.weak_rejected == 1
     assert s1.skipped == {LOW_CONFIDENCE: 1, NO_ANSWER: 0, NO_MINORITY: 1, DISAGREE_LOW_CONF: 0}
     assert sum(s1.skipped.values()) + s1.questions_with_pairs == s1.questions
+
+
+def test_symbolically_equal_answers_vote_together():
+    # sqrt(8) and 2 sqrt(2) have different canonical keys; the grader's clusters merge them.
+    q = {"id": "q", "prompt": "p", "weak_response": "The answer is: 2\\sqrt{2}",
+         "samples": ["The answer is: \\sqrt{8}"] * 3 + ["The answer is: 2\\sqrt{2}"] * 3 + ["The answer is: 3"] * 4}
+    pairs, stats = build_pairs([q])
+    assert stats.pairs == 1 and pairs[0]["confidence"] == pytest.approx(0.6)
+    assert pairs[0]["branch"] == WEAK_CHOSEN and pairs[0]["rejected"] == "The answer is: 3"

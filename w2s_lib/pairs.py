@@ -12,8 +12,8 @@ The rules follow the paper's release (`src/construct_training_data.py`, see docs
   text differs from the first chosen one, up to max_pairs pairs.
 - otherwise skip.
 
-Answers are compared by `w2s_lib.grading.canonical_key`, the same notion of equality used for Stage I
-agreement, so `0.5` and `\\frac12` vote together. Nothing here reads gold: `chosen_is_correct` and friends
+Answers are compared through the grader's clusters of equal answers (`w2s_lib.grading.cluster_batch`), the
+same notion of equality used for Stage I agreement, so `0.5` and `\\frac12` vote together. Nothing here reads gold: `chosen_is_correct` and friends
 are added by analysis code, never by this module.
 """
 from __future__ import annotations
@@ -116,29 +116,37 @@ def pairs_for_question(weak_response: str, weak_key: str, samples: Sequence[str]
     return [{"chosen": c, "rejected": weak_response, "branch": WEAK_REJECTED} for c in chosen], None, v
 
 
-def answer_key(response: str) -> str:
-    """The canonical key of a response's final answer ('' when it has none)."""
-    from .grading import canonical_key, extract_answer  # lazy: keep this module importable on its own
-    return canonical_key(extract_answer(response))
+def answer_keys(questions: Sequence[dict]) -> list[list[str]]:
+    """Per question, [weak key, sample keys...] from the grader's clusters of equal final answers.
+
+    `cluster_batch` groups answers by canonical key and then merges groups that are mathematically equal
+    (so sqrt(8) and 2*sqrt(2) vote together); '' marks a response without an answer.
+    """
+    from .grading import cluster_batch, extract_answer  # lazy: keep this module importable on its own
+    groups = [[extract_answer(q["weak_response"])] + [extract_answer(s) for s in q["samples"]] for q in questions]
+    labels = cluster_batch(groups)
+    return [[f"c{lab}" if lab >= 0 else "" for lab in labs] for labs in labels]
 
 
 def build_pairs(questions: Sequence[dict], *, key: Callable[[str], str] | None = None, seed: int = 42,
                 min_conf: float = 0.6, flip_conf: float = 0.8, max_pairs: int = 1) -> tuple[list[dict], PairStats]:
     """Preference pairs for a list of questions, processed in the given (train_2) order.
 
-    Each question is {id, prompt, weak_response, samples: [str, ...]}. `key(response) -> canonical answer key`
-    defaults to extract_answer + canonical_key from w2s_lib.grading. One RNG seeded once, as in the release.
-    Returns (pairs, stats); each pair is {id, prompt, chosen, rejected, branch, confidence, majority_key,
-    weak_key}.
+    Each question is {id, prompt, weak_response, samples: [str, ...]}. Answers are compared through the
+    grader's clusters (`answer_keys`), or through `key(response) -> str` when given (tests, custom tasks).
+    One RNG seeded once, as in the release. Returns (pairs, stats); each pair is {id, prompt, chosen,
+    rejected, branch, confidence, majority_key, weak_key}.
     """
-    key = key or answer_key
+    if key is None:
+        all_keys = answer_keys(questions)
+    else:
+        all_keys = [[key(q["weak_response"])] + [key(r) for r in q["samples"]] for q in questions]
     rng = random.Random(seed)
     stats = PairStats()
     out: list[dict] = []
-    for q in questions:
+    for q, keys in zip(questions, all_keys):
         stats.questions += 1
-        weak_key = key(q["weak_response"])
-        sample_keys = [key(s) for s in q["samples"]]
+        weak_key, sample_keys = keys[0], keys[1:]
         pairs, reason, v = pairs_for_question(q["weak_response"], weak_key, q["samples"], sample_keys, rng=rng,
                                               min_conf=min_conf, flip_conf=flip_conf, max_pairs=max_pairs)
         if reason is not None:
