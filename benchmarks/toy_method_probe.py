@@ -114,13 +114,20 @@ def accuracy(responses: list[str], golds: list[str]) -> float:
 
 
 def vote(samples: list[str]) -> tuple[str, float]:
-    """Majority answer and its share among all samples (empty answers count as votes for nothing)."""
-    answers = [extract(s) for s in samples]
-    counts = collections.Counter(a for a in answers if a)
-    if not counts:
-        return "", 0.0
+    """The paper's vote: majority pred over the samples in order ('' is a candidate; ties go to the pred
+    seen first) and its share."""
+    answers = [extract(x) for x in samples]
+    counts = collections.Counter(answers)          # insertion order = first seen, so ties go to it
     top, c = counts.most_common(1)[0]
     return top, c / len(samples)
+
+
+def pick_demos(d_weak: list[dict], seed: int) -> list[tuple[str, str]]:
+    """One fixed set of 4 demos for every question (as the paper's release): random train_2 questions with
+    the weak model's responses, no correctness filter, only required to have a final answer."""
+    rng = random.Random(seed)
+    with_answer = [d for d in d_weak if extract(d["resp"])]
+    return [(d["q"], d["resp"]) for d in rng.sample(with_answer, 4)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -275,8 +282,8 @@ class Probe:
         self.res_path = self.work / "results.json"
         if self.res_path.exists():
             self.results = json.loads(self.res_path.read_text())
-        self.strong = str(Path(args.models) / "strong_base")
-        self.weak = str(Path(args.models) / "weak_base")
+        self.strong = args.strong_base or str(Path(args.models) / "strong_base")
+        self.weak = args.weak_base or str(Path(args.models) / "weak_base")
         self.timing = self.results.setdefault("timing", {})
 
     def save(self):
@@ -304,8 +311,7 @@ class Probe:
         recs = self.evals
         golds = [r.answer for r in recs]
         if fewshot_from is not None:
-            rng = random.Random(self.a.seed * 7 + 3)
-            prompts = [fewshot_prompt(rng.sample(fewshot_from, 4), r.question) for r in recs]
+            prompts = [fewshot_prompt(fewshot_from, r.question) for r in recs]
         else:
             prompts = [prompt(r.question) for r in recs]
         model = load(model_dir)
@@ -354,17 +360,13 @@ class Probe:
         self.cached("d_weak_acc", lambda: accuracy([d["resp"] for d in d_weak], gold2))
 
         # 2. strong ICL with 4 weak demos (train_2 -> D_icl; eval split -> the ICL number)
-        demos = [(d["q"], d["resp"]) for d in d_weak]
+        demos = pick_demos(d_weak, a.seed)
+        self.results["demos"] = demos
+        self.results["demos_correct"] = sum(extract(r) == gold2[q2.index(q)] for q, r in demos)
         self.cached("eval_icl", lambda: self.evaluate(self.strong, "icl", fewshot_from=demos))
         if not (self.work / "d_icl.jsonl").exists() or "d_icl" in a.redo:
             t0 = time.time()
-            rng = random.Random(a.seed)
-            ps = []
-            for i, q in enumerate(q2):
-                pool = rng.sample(range(len(demos)), 5)
-                pick = [demos[j] for j in pool if j != i][:4]
-                ps.append(fewshot_prompt(pick, q))
-            g = generate(self.strong, self.tok, ps)
+            g = generate(self.strong, self.tok, [fewshot_prompt(demos, q) for q in q2])
             self.jsonl("d_icl", [{"q": q, "resp": o[0]} for q, o in zip(q2, g)])
             self.timing["d_icl"] = round(time.time() - t0, 1)
         d_icl = self.jsonl("d_icl")
@@ -377,7 +379,7 @@ class Probe:
                     extract(side_a[i]["resp"]) == extract(side_b[i]["resp"])]
             sets = {"weak": rows([q2[i] for i in keep], [side_a[i]["resp"] for i in keep]),
                     "icl": rows([q2[i] for i in keep], [side_b[i]["resp"] for i in keep])}
-            sets["hybrid"] = sets["weak"] + sets["icl"]
+            sets["hybrid"] = [r for pair in zip(sets["weak"], sets["icl"]) for r in pair]  # interleaved
             self.cached(f"select_iter{it}", lambda: {
                 "kept": len(keep), "of": len(q2),
                 "kept_answer_correct": round(sum(extract(side_b[i]["resp"]) == gold2[i] for i in keep)
@@ -444,7 +446,7 @@ def build_pairs(q2, d_weak, samples, gold2, seed):
         ss = samples[i]["samples"]
         top, conf = vote(ss)
         weak_resp = d_weak[i]["resp"]
-        if conf < 0.6:
+        if conf < 0.6 or top == "":
             c["skip_low_conf"] += 1
             continue
         if extract(weak_resp) == top:
@@ -497,6 +499,8 @@ def main():
     ap.add_argument("--models", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weak-base", default=None, help="override <models>/weak_base (experiments)")
+    ap.add_argument("--strong-base", default=None, help="override <models>/strong_base (experiments)")
     ap.add_argument("--world-seed", type=int, default=0)
     ap.add_argument("--eval-split", default="dev", choices=["dev", "test"])
     ap.add_argument("--n-train-1", type=int, default=2000)

@@ -50,12 +50,14 @@ def test_count_solution_is_consistent_arithmetic():
         lines = p.solution.split("\n")
         assert lines[-1] == ANSWER_PREFIX + p.answer
         for line in lines[:-1]:
-            m = re.search(r"(\d+) ([-+*]) (\d+) = (\d+)", line)
+            if line.startswith("Start: "):
+                continue
+            m = re.search(r"(\d+) ([-+*]) (?:[a-z]+ )?(\d+) = (\d+)", line)
             assert m, line
             a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
             assert {"+": a + b, "-": a - b, "*": a * b}[op] == c, line
         assert all(0 <= v <= MAX_NUMBER for v in _numbers(p.question + p.solution))
-        assert len(lines) - 1 == p.meta["steps"]
+        assert len(lines) - 2 == p.meta["steps"]   # minus the "Start:" line and the final line
 
 
 def test_solution_orders_vary_for_the_same_question():
@@ -96,7 +98,7 @@ def test_answer_type_coverage_and_golds_grade_correct():
 def tokenizer():
     docs = corpus_docs(CorpusConfig(seed=0, n_docs=400))
     sample = make_splits(SplitSizes(400, 0, 0, 0), seed=0, families=ALL)["train_1"]
-    texts = docs + [r.question + "\n" + r.solution for r in sample] + ["Question: x\nAnswer: y\n\n"]
+    texts = docs + [f"Question: {r.question}\nAnswer: {r.solution}\n{r.solution}" for r in sample]
     return build_tokenizer(collect_vocab(texts))
 
 

@@ -35,12 +35,12 @@ from .tokenizer import build_tokenizer, collect_vocab, save_tokenizer
 # The shipped world. Changing any of these changes the models: rebuild and re-run the calibration.
 CORPUS = CorpusConfig(seed=0, n_docs=60_000)
 MODELS = {
-    "strong_base": (ModelConfig(hidden=128, layers=4, heads=4, ffn=512),
-                    TrainConfig(steps=2000, batch=16, window=256, lr=2e-3, warmup=100, seed=1,
+    "strong_base": (ModelConfig(hidden=128, layers=4, heads=4, ffn=512, context=1024),
+                    TrainConfig(steps=2500, batch=8, window=512, lr=2e-3, warmup=100, seed=1,
                                 checkpoint_every=500)),
-    "weak_base": (ModelConfig(hidden=64, layers=2, heads=2, ffn=256),
-                  TrainConfig(steps=600, batch=16, window=256, lr=3e-3, warmup=50, seed=2,
-                              checkpoint_every=0)),
+    "weak_base": (ModelConfig(hidden=64, layers=2, heads=2, ffn=256, context=1024),
+                  TrainConfig(steps=2000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
+                              checkpoint_every=250)),
 }
 # the prompt framing the task uses, so its pieces are in the vocabulary even if the corpus never says it
 FRAMING_TEXTS = ["Question: x\nAnswer: y\n\nQuestion: z\nAnswer:"]
@@ -49,7 +49,8 @@ FRAMING_TEXTS = ["Question: x\nAnswer: y\n\nQuestion: z\nAnswer:"]
 def vocab_texts(corpus: list[str]) -> list[str]:
     """Everything the tokenizer must cover: the corpus, a sample of every task family, the framing."""
     sample = make_splits(SplitSizes(2000, 0, 0, 200), seed=0, families={f: 1.0 for f in FAMILIES})
-    texts = [r.question + "\n" + r.solution for recs in sample.values() for r in recs]
+    # in the task's framing (the solution's first word follows "Answer:" and a space) and without it
+    texts = [f"Question: {r.question}\nAnswer: {r.solution}\n{r.solution}" for recs in sample.values() for r in recs]
     return corpus + texts + FRAMING_TEXTS
 
 
@@ -75,6 +76,26 @@ def fact_accuracy(model, tokenizer, n: int = 600, seed: int = 0) -> dict:
         gold = tokenizer.convert_ids_to_tokens([tokenizer.convert_tokens_to_ids("Ġ" + g.strip()) for g in golds])
         out[op] = round(sum(p == g for p, g in zip(pred, gold)) / len(gold), 3)
     return out
+
+
+def icl_accuracy(model, tokenizer, n: int = 100) -> float:
+    """Greedy accuracy of a base model on `n` dev-style count problems with 4 gold demos in the task's
+    format (a cheap check that few-shot format following has emerged)."""
+    sp = make_splits(SplitSizes(4, 0, n, 0), seed=0, world_seed=99)
+    demos = "\n\n".join(f"Question: {r.question}\nAnswer: {r.solution}" for r in sp["train_1"])
+    prompts = [f"{demos}\n\nQuestion: {r.question}\nAnswer:" for r in sp["dev"]]
+    tokenizer.padding_side = "left"
+    nl = tokenizer.convert_tokens_to_ids("Ċ")
+    correct = 0
+    for i in range(0, n, 25):
+        enc = tokenizer(prompts[i:i + 25], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=80, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        for r, text in zip(sp["dev"][i:i + 25], tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
+                                                                      skip_special_tokens=True)):
+            text = text.split("\n\n")[0]
+            correct += f"#### {r.answer}" == text.strip().split("\n")[-1].strip()
+    return round(correct / n, 3)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
 
         def on_ckpt(step, path, _mcfg=mcfg):
             from transformers import LlamaForCausalLM
-            return {"facts": fact_accuracy(LlamaForCausalLM.from_pretrained(path), tokenizer)}
+            m = LlamaForCausalLM.from_pretrained(path)
+            return {"facts": fact_accuracy(m, tokenizer), "icl": icl_accuracy(m, tokenizer)}
 
         log = pretrain(stream, tokenizer, mcfg, tcfg, out / name, on_checkpoint=on_ckpt)
         from transformers import LlamaForCausalLM

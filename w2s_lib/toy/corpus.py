@@ -22,8 +22,8 @@ from .task import (FAMILIES, MAX_NUMBER, Difficulty, count_spec, count_steps)
 
 # framings for solved problems: (question prefix, solution prefix); never "Question: ...\nAnswer:"
 FRAMINGS = [("Q: ", "\nA: "), ("Problem: ", "\nSolution: "), ("Input: ", "\nOutput: "),
-            ("Exercise. ", "\nWork: "), ("Task: ", "\nSteps: "), ("Question {i}. ", "\nReply: ")]
-FINALS = ["The answer is {a}.", "Answer: {a}", "#### {a}", "So the result is {a}.", "Result = {a}"]
+            ("Exercise. ", "\nWork: "), ("Task: ", "\nSteps: "), ("Question {i}. ", "\nReply: "),
+            ("Problem {i}: ", "\nAnswer: "), ("Q{i}: ", "\nA{i}: ")]
 
 
 @dataclass(frozen=True)
@@ -85,49 +85,66 @@ def chain_doc(rng: random.Random) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# solved problems in corpus styles (never the task's exact step phrasing + final line + framing)
+# solved problems in corpus styles. A style is a random combination of step phrasings, final line and line
+# separator, fixed within a document, so the model is rewarded for inferring the format from earlier examples
+# (in-context format following). The task's group phrasing ("3 bags hold 3 * 6 = 18 shells.") is never used,
+# so no document shows the task's exact format.
 # ---------------------------------------------------------------------------------------------------
-def _count_solution_alt(spec: dict, steps: list[tuple], style: int, final: str) -> str:
-    item = spec["item"]
+MUL_STYLES = ["The {cs} have {m} * {n} = {v} {i}.", "{m} * {n} = {v} {i} are in the {cs}.",
+              "In the {cs}: {m} * {n} = {v}.", "{cs}: {m} * {n} = {v}", "{m} * {n} = {v}",
+              "{m} {cs} of {n} make {m} * {n} = {v} {i}."]
+# the running sum: with markers (name the term, then copy its number) or without; index-aligned lists
+START_STYLES = ["Begin with {mk} {v}.", "First {mk} {v}.", "{mk}: {v}", "Take {mk} {v}.", None, None]
+ADD_STYLES = ["{a} + {mk} {b} = {c}.", "Then {a} + {mk} {b} = {c}.", "{mk} {b}: {a} + {b} = {c}",
+              "Add {mk} {b}: {a} + {b} = {c}.", "{a} + {b} = {c}.", "Then {a} plus {b} is {c}."]
+SUB_STYLES = ["{a} - {mk} {b} = {c}.", "Then {a} - {mk} {b} = {c}.", "{mk} {b}: {a} - {b} = {c}",
+              "Take {mk} {b}: {a} - {b} = {c}.", "{a} - {b} = {c}.", "Then {a} minus {b} is {c}."]
+FINALS = ["The answer is {a}.", "Answer: {a}", "#### {a}", "So the result is {a}.", "Result = {a}", "Total: {a}"]
+
+
+def random_style(rng: random.Random) -> dict:
+    k = rng.randrange(len(ADD_STYLES))
+    return {"mul": rng.choice(MUL_STYLES), "start": START_STYLES[k], "add": ADD_STYLES[k], "sub": SUB_STYLES[k],
+            "final": rng.choice(FINALS), "sep": "\n" if rng.random() < 0.7 else " "}
+
+
+def _count_solution_alt(spec: dict, steps: list[tuple], style: dict) -> str:
     out = []
     for s in steps:
-        if style == 0:      # sentences on one line
-            if s[0] == "mul":
-                out.append(f"The {s[4]} have {s[1]} * {s[2]} = {s[3]} {item}.")
-            elif s[0] == "add":
-                out.append(f"Then {s[1]} + {s[2]} = {s[3]}.")
-            else:
-                out.append(f"Then {s[1]} - {s[2]} = {s[3]}.")
-        else:               # bare equations, one a line
-            op = {"mul": "*", "add": "+", "sub": "-"}[s[0]]
-            out.append(f"{s[1]} {op} {s[2]} = {s[3]}")
-    out.append(final.format(a=spec["total"]))
-    return (" " if style == 0 else "\n").join(out)
+        if s[0] == "mul":
+            out.append(style["mul"].format(m=s[1], n=s[2], v=s[3], cs=s[4], i=spec["item"]))
+        elif s[0] == "start":
+            if style["start"]:
+                out.append(style["start"].format(mk=s[1], v=s[2]))
+        else:
+            out.append(style[s[0]].format(a=s[1], mk=s[2], b=s[3], c=s[4]))
+    out.append(style["final"].format(a=spec["total"]))
+    return style["sep"].join(out)
 
 
-def solved_problem(rng: random.Random, cfg: CorpusConfig, style: int, final: str) -> tuple[str, str]:
-    """(question, solution) of a random problem; count problems use corpus style `style`."""
+def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict) -> tuple[str, str]:
+    """(question, solution) of a random problem written in corpus style `style`."""
     if rng.random() < cfg.other_families:
         fam = rng.choice([f for f in FAMILIES if f != "count"])
         p = FAMILIES[fam](rng)
-        body = p.solution.rsplit("\n", 1)[0]          # its steps, then a corpus final line
-        return p.question, body + "\n" + final.format(a=p.answer)
+        body = p.solution.rsplit("\n", 1)[0]          # its steps, then the style's final line
+        return p.question, body.replace("\n", style["sep"]) + style["sep"] + style["final"].format(a=p.answer)
     spec = count_spec(rng, cfg.difficulty)
-    return spec["question"], _count_solution_alt(spec, count_steps(spec, rng), style, final)
+    return spec["question"], _count_solution_alt(spec, count_steps(spec, rng), style)
 
 
 def story_doc(rng: random.Random, cfg: CorpusConfig) -> str:
-    q, s = solved_problem(rng, cfg, rng.randint(0, 1), rng.choice(FINALS))
+    q, s = solved_problem(rng, cfg, random_style(rng))
     return q + ("\n" if rng.random() < 0.5 else " ") + s
 
 
 def fewshot_doc(rng: random.Random, cfg: CorpusConfig) -> str:
     qp, sp = rng.choice(FRAMINGS)
-    style, final = rng.randint(0, 1), rng.choice(FINALS)
+    style = random_style(rng)
     blocks = []
     for i in range(rng.randint(3, 6)):
-        q, s = solved_problem(rng, cfg, style, final)
-        blocks.append(qp.format(i=i + 1) + q + sp + s)
+        q, s = solved_problem(rng, cfg, style)
+        blocks.append(qp.format(i=i + 1) + q + sp.format(i=i + 1) + s)
     return "\n\n".join(blocks)
 
 

@@ -45,12 +45,18 @@ ITEMS = ["apples", "pears", "plums", "eggs", "pens", "books", "cards", "stamps",
 CONTAINERS = [("bag", "bags"), ("box", "boxes"), ("jar", "jars"), ("pack", "packs"), ("crate", "crates"),
               ("basket", "baskets"), ("tin", "tins"), ("tray", "trays")]
 PLACES = ["at the beach", "in the park", "at school", "in the garden", "at the market", "at home"]
-# clauses that add a plain number of items; {p} = pronoun, {n} = number, {i} = items, {f} = friend, {w} = place
-ADD_CLAUSES = ["{p} finds {n} more {i} {w}.", "{p} gets {n} {i} from {f}.", "{p} wins {n} {i} {w}.",
-               "{p} makes {n} more {i}.", "{f} gives {o} {n} {i}."]
+# Each term of a problem has its own marker word, written in the question right before the term's number
+# and repeated in the solution before the number is copied ("+ finds 26"): copying becomes "find the marker,
+# take the token after it", which small transformers learn (induction), while the order stays free.
+# (marker, clause); {p} pronoun, {n} number, {i} items, {f} friend, {w} place
+ADD_CLAUSES = [("finds", "{p} finds {n} more {i} {w}."), ("wins", "{p} wins {n} {i} {w}."),
+               ("makes", "{p} makes {n} more {i}."), ("gets", "{p} gets {n} {i} from {f}."),
+               ("picks", "{p} picks {n} {i} {w}."), ("earns", "{p} earns {n} {i} {w}.")]
+# groups: the marker is the container (plural); {m} containers, {c}/{cs} container singular/plural
 GROUP_CLAUSES = ["{p} buys {m} {cs} of {i} with {n} {i} in each {c}.",
-                 "{p} gets {m} {cs} of {i} from {f}, and each {c} has {n} {i}."]
-REMOVE_CLAUSES = ["{p} gives {n} {i} to {f}.", "{p} loses {n} {i}.", "{p} sells {n} {i}."]
+                 "{p} fills {m} {cs} with {n} {i} in each {c}."]
+REMOVE_CLAUSES = [("gives", "{p} gives {n} {i} to {f}."), ("loses", "{p} loses {n} {i}."),
+                  ("sells", "{p} sells {n} {i}."), ("uses", "{p} uses {n} {i}.")]
 
 
 @dataclass(frozen=True)
@@ -100,58 +106,66 @@ def _final(answer: object) -> str:
 # count: the main family
 # ---------------------------------------------------------------------------------------------------
 def count_spec(rng: random.Random, d: Difficulty = Difficulty()) -> dict:
-    """The structure of one `count` problem: question text, terms, removal; no solution yet."""
+    """The structure of one `count` problem: question text, terms (each with its marker), removal."""
     name, pron, obj, friend = _person(rng)
     item = rng.choice(ITEMS)
     k = rng.randint(d.min_terms, d.max_terms)
     while True:  # rejection-sample the numbers until the total fits under max_value
-        terms: list[dict] = []
+        terms: list[dict] = [{"kind": "plain", "marker": "has", "value": rng.randint(2, 40)}]
         containers = rng.sample(CONTAINERS, len(CONTAINERS))
+        adds = rng.sample(ADD_CLAUSES, len(ADD_CLAUSES))
         groups = 0
-        for t in range(k):
-            if t > 0 and groups < d.max_groups and rng.random() < d.group_prob:
+        for _ in range(k - 1):
+            if groups < d.max_groups and rng.random() < d.group_prob:
                 c, cs = containers[groups]
                 m, n = rng.randint(*d.group_count), rng.randint(*d.group_size)
-                terms.append({"kind": "group", "m": m, "n": n, "value": m * n, "c": c, "cs": cs})
+                terms.append({"kind": "group", "marker": cs, "m": m, "n": n, "value": m * n, "c": c,
+                              "clause": rng.choice(GROUP_CLAUSES)})
                 groups += 1
             else:
-                terms.append({"kind": "plain", "value": rng.randint(2, 40)})
+                marker, clause = adds.pop()
+                terms.append({"kind": "plain", "marker": marker, "value": rng.randint(2, 40), "clause": clause})
         total = sum(t["value"] for t in terms)
         if total <= d.max_value:
             break
-    remove = rng.randint(1, total - 1) if rng.random() < d.remove_prob else 0
+    remove = None
+    if rng.random() < d.remove_prob:
+        marker, clause = rng.choice(REMOVE_CLAUSES)
+        remove = {"marker": marker, "value": rng.randint(1, total - 1), "clause": clause}
 
-    # question: the terms in a fixed (generated) order, each with its own marker
+    # question: the terms in generated order (the first is always "X has N items")
     places = rng.sample(PLACES, len(PLACES))
-    add_clauses = rng.sample(ADD_CLAUSES, len(ADD_CLAUSES))
     sents = [f"{name} has {terms[0]['value']} {item}."]
     for t in terms[1:]:
         fmt = dict(p=pron, o=obj, i=item, f=friend, w=places.pop())
         if t["kind"] == "group":
-            sents.append(rng.choice(GROUP_CLAUSES).format(m=t["m"], n=t["n"], c=t["c"], cs=t["cs"], **fmt))
+            sents.append(t["clause"].format(m=t["m"], n=t["n"], c=t["c"], cs=t["marker"], **fmt))
         else:
-            sents.append(add_clauses.pop().format(n=t["value"], **fmt))
+            sents.append(t["clause"].format(n=t["value"], **fmt))
     if remove:
-        sents.append(rng.choice(REMOVE_CLAUSES).format(n=remove, p=pron, i=item, f=friend))
+        sents.append(remove["clause"].format(n=remove["value"], p=pron, i=item, f=friend))
     sents.append(f"How many {item} does {name} have now?")
     return {"name": name, "pron": pron, "item": item, "terms": terms, "remove": remove,
-            "question": " ".join(sents), "total": total - remove}
+            "question": " ".join(sents), "total": total - (remove["value"] if remove else 0)}
 
 
 def count_steps(spec: dict, rng: random.Random) -> list[tuple]:
     """The solution's steps in a random valid order: ("mul", m, n, v, containers) for each group, then
-    ("add", a, b, a + b) along a random order of the terms, then ("sub", a, r, a - r)."""
+    ("start", marker, v) and ("add", acc, marker, v, acc + v) along a random order of the terms, then
+    ("sub", acc, marker, r, acc - r)."""
     steps: list[tuple] = []
     groups = [t for t in spec["terms"] if t["kind"] == "group"]
     for t in rng.sample(groups, len(groups)):
-        steps.append(("mul", t["m"], t["n"], t["value"], t["cs"]))
+        steps.append(("mul", t["m"], t["n"], t["value"], t["marker"]))
     order = rng.sample(spec["terms"], len(spec["terms"]))
     acc = order[0]["value"]
+    steps.append(("start", order[0]["marker"], acc))
     for t in order[1:]:
-        steps.append(("add", acc, t["value"], acc + t["value"]))
+        steps.append(("add", acc, t["marker"], t["value"], acc + t["value"]))
         acc += t["value"]
-    if spec["remove"]:
-        steps.append(("sub", acc, spec["remove"], acc - spec["remove"]))
+    r = spec["remove"]
+    if r:
+        steps.append(("sub", acc, r["marker"], r["value"], acc - r["value"]))
     return steps
 
 
@@ -161,10 +175,12 @@ def render_count_solution(spec: dict, steps: list[tuple]) -> str:
     for s in steps:
         if s[0] == "mul":
             lines.append(f"{s[1]} {s[4]} hold {s[1]} * {s[2]} = {s[3]} {spec['item']}.")
+        elif s[0] == "start":
+            lines.append(f"Start: {s[1]} {s[2]}.")
         elif s[0] == "add":
-            lines.append(f"{s[1]} + {s[2]} = {s[3]}.")
+            lines.append(f"{s[1]} + {s[2]} {s[3]} = {s[4]}.")
         else:
-            lines.append(f"{s[1]} - {s[2]} = {s[3]}.")
+            lines.append(f"{s[1]} - {s[2]} {s[3]} = {s[4]}.")
     lines.append(_final(spec["total"]))
     return "\n".join(lines)
 
@@ -174,7 +190,9 @@ def count_problem(rng: random.Random, d: Difficulty = Difficulty()) -> Problem:
     spec = count_spec(rng, d)
     steps = count_steps(spec, rng)
     groups = sum(t["kind"] == "group" for t in spec["terms"])
-    meta = {"terms": len(spec["terms"]), "groups": groups, "remove": bool(spec["remove"]), "steps": len(steps)}
+    # steps = arithmetic steps (products, additions, the removal); the "Start:" line is not one
+    meta = {"terms": len(spec["terms"]), "groups": groups, "remove": bool(spec["remove"]),
+            "steps": len(steps) - 1}
     return Problem(spec["question"], render_count_solution(spec, steps), str(spec["total"]), "count",
                    "integer", meta)
 

@@ -34,6 +34,12 @@ def collect_vocab(texts: Iterable[str]) -> list[str]:
     found: set[str] = set()
     for t in texts:
         found.update(pieces(t))
+    # every word also in its other spacing ("eggs" after "(" and " eggs" mid-sentence), so texts the
+    # sample did not show still round-trip
+    for p in list(found):
+        w = p[1:] if p.startswith("Ġ") else p
+        if w.isalpha():
+            found.update({w, "Ġ" + w})
     numbers = [str(v) for v in range(MAX_NUMBER + 1)]
     number_pieces = numbers + ["Ġ" + v for v in numbers]
     rest = sorted(found - set(number_pieces) - set(SPECIALS))
