@@ -70,11 +70,13 @@ def run_transformers(path: Path, prompts: list[str], n: int, max_new: int) -> di
 
     with Generator(path) as g:
         g.generate(prompts[:8], n=2, temperature=1.0, max_new_tokens=4, progress=False)  # warm-up
+        threads = g._engine.threads
         start = time.time()
         out = g.generate(prompts, n=n, temperature=1.0, max_new_tokens=max_new, progress=False)
         secs = time.time() - start
         tokens = count_tokens(g._engine.tokenizer, out)
-    return {"seconds": secs, "tokens": tokens, "tokens_per_second": tokens / secs, "sequences": len(prompts) * n}
+    return {"seconds": secs, "tokens": tokens, "tokens_per_second": tokens / secs, "sequences": len(prompts) * n,
+            "threads": threads}
 
 
 def run_hf_generate(path: Path, prompts: list[str], n: int, max_new: int, batch: int = 64) -> dict:
@@ -82,12 +84,15 @@ def run_hf_generate(path: Path, prompts: list[str], n: int, max_new: int, batch:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from w2s_lib.generation import default_threads, torch_threads
+
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = AutoTokenizer.from_pretrained(path)
     tok.padding_side = "left"
     texts = []
+    threads = default_threads(sum(p.numel() for p in model.parameters()))  # same thread policy as our engine
     start = time.time()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(threads):
         for i in range(0, len(prompts), batch):
             enc = tok(prompts[i:i + batch], return_tensors="pt", padding=True)
             out = model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, max_new_tokens=max_new,
@@ -97,7 +102,7 @@ def run_hf_generate(path: Path, prompts: list[str], n: int, max_new: int, batch:
     secs = time.time() - start
     tokens = count_tokens(tok, texts)
     return {"seconds": secs, "tokens": tokens, "tokens_per_second": tokens / secs, "sequences": len(prompts) * n,
-            "batch_prompts": batch}
+            "batch_prompts": batch, "threads": threads}
 
 
 def run_vllm(path: Path, prompts: list[str], n: int, max_new: int) -> dict:
@@ -136,6 +141,7 @@ def run_sft(path: Path, rows_n: int, tmp: Path) -> dict:
                                      "disable_tqdm": True, "logging_steps": 1000}}
     m = train("sft", path, rows, tmp / "sft", recipe, seed=0)
     return {"rows": rows_n, "tokens_per_row": m["num_tokens"] / rows_n, "batch_size": 32,
+            "threads": m["torch_threads"],
             "seconds": m["train_runtime"], "tokens_per_second": m["tokens_per_second"],
             "train_loss": m["train_loss"]}
 

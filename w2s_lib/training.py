@@ -337,8 +337,12 @@ def _tokenizer_adds_bos(tok: Any) -> bool:
 def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
           out_dir: str | os.PathLike, recipe: str | os.PathLike | dict | Recipe, *, seed: int,
           launcher: str = "inprocess", num_processes: int = 1, accelerate_config: str | os.PathLike | None = None,
-          overrides: dict | None = None) -> dict:
+          overrides: dict | None = None, threads: int | None = None) -> dict:
     """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
+
+    `overrides` are TRL config fields applied over the recipe's. `threads`: torch intra-op threads for in-process
+    CPU training (default: 1 for models under 50M parameters, see `w2s_lib.generation.SMALL_MODEL_PARAMS`);
+    accelerate CPU processes get OMP_NUM_THREADS = cores / processes.
 
     Metrics: train_loss, train_runtime (s), num_rows, num_tokens (prompt + completion tokens seen per epoch),
     tokens_per_second, truncated_rows, dropped_rows, log_history (the trainer's per-step logs), and the
@@ -351,7 +355,8 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     if launcher == "inprocess":
         if num_processes != 1:
             raise ValueError("launcher='inprocess' runs one process; use launcher='accelerate' for several")
-        return _train_inprocess(r, str(model_path), rows, Path(out_dir), seed=seed, overrides=overrides)
+        return _train_inprocess(r, str(model_path), rows, Path(out_dir), seed=seed, overrides=overrides,
+                                threads=threads)
     if launcher == "accelerate":
         return _train_accelerate(r, str(model_path), rows, Path(out_dir), seed=seed, num_processes=num_processes,
                                  accelerate_config=accelerate_config, overrides=overrides)
@@ -435,14 +440,19 @@ def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os
 
 
 def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int,
-                     overrides: dict | None) -> dict:
+                     overrides: dict | None, threads: int | None = None) -> dict:
+    from w2s_lib.generation import default_threads, torch_threads
+
     trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)
     args, tok = trainer.args, info["tokenizer"]
     is_main = args.process_index == 0
     num_tokens, truncated, dropped = info["num_tokens"], info["truncated"], info["dropped"]
 
+    if threads is None and trainer.args.world_size == 1:
+        threads = default_threads(sum(p.numel() for p in trainer.model.parameters()))
     start = time.time()
-    result = trainer.train()
+    with torch_threads(threads):
+        result = trainer.train()
     runtime = time.time() - start
     _save(trainer, r, model_path, out_dir, tok)
 
@@ -453,7 +463,7 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
         "train_loss": float(result.training_loss), "train_runtime": runtime,
         "num_rows": len(rows), "dropped_rows": dropped, "truncated_rows": truncated,
         "num_tokens": num_tokens, "tokens_per_second": num_tokens * epochs / runtime if runtime > 0 else None,
-        "global_step": int(result.global_step), "epoch": epochs,
+        "global_step": int(result.global_step), "epoch": epochs, "torch_threads": threads or torch.get_num_threads(),
         "log_history": [h for h in trainer.state.log_history],
         "settings": {"trl": {k: v for k, v in args.to_dict().items() if k in r.trl or k in (overrides or {})},
                      "bf16": args.bf16, "use_cpu": args.use_cpu},
