@@ -145,3 +145,25 @@ def test_subprocess_mode_gives_the_same_greedy_text(varied_model, prompts):
     inproc = generate(varied_model, prompts[:5], max_new_tokens=12, progress=False)
     child = generate(varied_model, prompts[:5], max_new_tokens=12, progress=False, subprocess=True)
     assert child == inproc
+
+
+def test_thread_policy_is_scoped(varied_model, prompts, monkeypatch):
+    """Small models run on 1 torch thread on CPU (measured much faster on shared cores); the caller's setting is
+    restored afterwards, and W2S_TORCH_THREADS overrides the default."""
+    before = torch.get_num_threads()
+    assert gen.default_threads(30_000) == 1 and gen.default_threads(10**9) is None
+    monkeypatch.setenv("W2S_TORCH_THREADS", "3")
+    assert gen.default_threads(30_000) == 3
+    monkeypatch.delenv("W2S_TORCH_THREADS")
+    seen = []
+    original = gen._TransformersEngine._generate
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(gen._TransformersEngine, "_generate", spy)
+    generate(varied_model, prompts[:2], max_new_tokens=2, progress=False)
+    generate(varied_model, prompts[:2], max_new_tokens=2, progress=False, threads=2)
+    assert seen == [1, 2]
+    assert torch.get_num_threads() == before
