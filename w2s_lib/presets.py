@@ -1,0 +1,238 @@
+"""Presets: one YAML file per scale (configs/presets/<name>.yaml) that picks models, data and sizes.
+
+The notebooks and the pipeline take a preset name; nothing else changes between a smoke test on a CPU and the
+paper's multi-GPU runs. A preset may `extends:` another one and override parts of it (deep merge), so the
+paper's nine GSM8K/MATH experiments differ only in the lines that differ.
+
+    preset = load_preset("toy")
+    preset.name, preset.dataset["name"], preset.models["strong_base"], preset.stage2["n_samples"]
+    preset.recipe("strong_sft")        # path of the TRL recipe YAML for that training job
+
+Every key is checked against SCHEMA below, so a typo in a preset fails when it is loaded, naming the file and
+the key, instead of silently falling back to a default. Values marked `# our choice` in a preset are settings
+the paper does not state.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .paths import CONFIGS_DIR, REPO_ROOT
+
+PRESETS_DIR = CONFIGS_DIR / "presets"
+
+
+class PresetError(ValueError):
+    """A preset that cannot be used; the message names the file and the key."""
+
+
+# Allowed keys per section, with their defaults (None = required or optional without default).
+SCHEMA: dict[str, dict[str, Any]] = {
+    "dataset": {
+        "name": None,             # toy | gsm8k | math | olympicarena
+        "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
+        "test_source": None,      # MATH500 / separate test set source
+        "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files)
+        "sizes": {},              # {train_1, train_2, test, dev}: caps/sizes per split
+        "toy": {},                # toy world generator settings (w2s_lib.toy.task)
+        "olympic": {},            # OlympicArena filters: subjects, language, text_only
+    },
+    "models": {
+        "weak_base": None,        # weak base model (trained on train_1 gold in 01)
+        "strong_base": None,      # strong base model
+        "weak_model": None,       # a given weak supervisor used as-is (OlympicArena setup): no train_1 SFT
+        "dtype": "auto",
+    },
+    "generation": {
+        "backend": "transformers",
+        "max_new_tokens": 256,
+        "batch_size": None,
+        "stop": None,             # None = w2s_lib.prompts.STOP
+        "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
+        "engine": {},             # extra engine kwargs (vllm: tensor_parallel_size, gpu_memory_utilization, ...)
+    },
+    "icl": {
+        "n_demos": 4,
+        "demo_seed": 42,          # the release's helper shuffles with seed 42 and takes the first 4 with an answer
+    },
+    "train": {
+        "weak_sft": None,         # recipe YAML paths (configs/train/*.yaml)
+        "strong_sft": None,
+        "dpo": None,
+        "orpo": None,
+        "launcher": "inprocess",  # inprocess | accelerate
+        "num_processes": 1,
+        "accelerate_config": None,
+        "overrides": {},          # {job: {TRL field: value}} applied over that job's recipe (e.g. smoke: 1 epoch)
+    },
+    "stage1": {
+        "iterations": 2,
+        "subsets": ["weak", "icl", "hybrid"],
+        "m_plus": "hybrid",       # which subset's model of the last iteration is M_plus (the paper: hybrid)
+    },
+    "stage2": {
+        "n_samples": 10,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "min_conf": 0.6,
+        "flip_conf": 0.8,
+        "max_pairs_per_question": 1,   # 1 on GSM8K, 3 on MATH/OlympicArena
+        "pair_seed": 42,
+        "methods": ["dpo", "orpo"],
+    },
+    "eval": {
+        "judge": "grading",       # grading (GSM8K/MATH/toy) | olympic (per-answer-type judge)
+        "max_new_tokens": None,   # None = generation.max_new_tokens
+        "sample_k": 0,            # >0: also sample k answers per test question for maj@k / pass@k
+        "breakdown": [],          # meta keys to break accuracy down by (level, subject, answer_type, ...)
+    },
+    "compute": {
+        "threads": None,          # torch threads (None = all cores)
+        "gpus": 0,                # GPUs the preset expects (for the dry run's memory/time estimate)
+        "gpu_memory_gb": None,
+    },
+}
+TOP_LEVEL = {"name", "description", "extends", "seeds", "paper", *SCHEMA}
+
+
+@dataclass
+class Preset:
+    name: str
+    description: str
+    path: Path
+    seeds: list[int]
+    dataset: dict
+    models: dict
+    generation: dict
+    icl: dict
+    train: dict
+    stage1: dict
+    stage2: dict
+    eval: dict
+    compute: dict
+    paper: dict = field(default_factory=dict)   # which published experiment this mirrors (for 06's comparison)
+
+    def recipe(self, job: str) -> Path:
+        """The recipe file of a training job (weak_sft, strong_sft, dpo, orpo), resolved from the repo root."""
+        value = self.train.get(job)
+        if not value:
+            raise PresetError(f"{self.path}: train.{job} is not set")
+        return resolve(value)
+
+    def overrides(self, job: str) -> dict:
+        """TRL config fields this preset sets over the recipe of `job` (may be empty)."""
+        return dict((self.train.get("overrides") or {}).get(job) or {})
+
+    def model(self, role: str) -> str:
+        """A model reference (weak_base, strong_base, weak_model): a local path if it exists, else a hub id."""
+        value = self.models.get(role)
+        if not value:
+            raise PresetError(f"{self.path}: models.{role} is not set")
+        local = resolve(value)
+        return str(local) if local.exists() else str(value)
+
+    def to_dict(self) -> dict:
+        return {k: copy.deepcopy(getattr(self, k)) for k in
+                ("name", "description", "seeds", "dataset", "models", "generation", "icl", "train", "stage1",
+                 "stage2", "eval", "compute", "paper")}
+
+
+def resolve(value: str | os.PathLike) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _read(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise PresetError(f"{path}: preset file not found (known presets: {', '.join(list_presets())})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise PresetError(f"{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise PresetError(f"{path}: a preset is a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, over: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and k not in ("sizes",):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _raw(name_or_path: str | os.PathLike, seen: tuple = ()) -> tuple[dict, Path]:
+    s = str(name_or_path)
+    path = Path(s) if s.endswith((".yaml", ".yml")) else PRESETS_DIR / f"{s}.yaml"
+    path = path if path.is_absolute() else (REPO_ROOT / path if not path.exists() else path.resolve())
+    if path in seen:
+        raise PresetError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, seen))})")
+    data = _read(path)
+    parent = data.pop("extends", None)
+    if parent:
+        base, _ = _raw(parent, seen + (path,))
+        data = _merge(base, data)
+    return data, path
+
+
+def load_preset(name_or_path: str | os.PathLike) -> Preset:
+    """Load and validate a preset by name (configs/presets/<name>.yaml) or path."""
+    data, path = _raw(name_or_path)
+    unknown = set(data) - TOP_LEVEL
+    if unknown:
+        raise PresetError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL)}")
+    sections = {}
+    for section, defaults in SCHEMA.items():
+        given = data.get(section) or {}
+        if not isinstance(given, dict):
+            raise PresetError(f"{path}: '{section}' must be a mapping")
+        bad = set(given) - set(defaults)
+        if bad:
+            raise PresetError(f"{path}: unknown key(s) {sorted(bad)} in '{section}'; allowed: {sorted(defaults)}")
+        sections[section] = {**copy.deepcopy(defaults), **given}
+    if not sections["dataset"]["name"]:
+        raise PresetError(f"{path}: dataset.name is required")
+    if sections["dataset"]["name"] not in ("toy", "gsm8k", "math", "olympicarena"):
+        raise PresetError(f"{path}: dataset.name must be toy, gsm8k, math or olympicarena")
+    if not (sections["models"]["weak_model"] or sections["models"]["weak_base"]):
+        raise PresetError(f"{path}: set models.weak_base (trained on train_1) or models.weak_model (used as-is)")
+    if not sections["models"]["strong_base"]:
+        raise PresetError(f"{path}: models.strong_base is required")
+    if sections["stage1"]["m_plus"] not in sections["stage1"]["subsets"]:
+        raise PresetError(f"{path}: stage1.m_plus must be one of stage1.subsets")
+    s2 = sections["stage2"]
+    if not (0 < s2["min_conf"] <= s2["flip_conf"] <= 1):
+        raise PresetError(f"{path}: stage2 needs 0 < min_conf <= flip_conf <= 1")
+    if sections["generation"]["backend"] not in ("transformers", "vllm"):
+        raise PresetError(f"{path}: generation.backend must be transformers or vllm")
+    if sections["train"]["launcher"] not in ("inprocess", "accelerate"):
+        raise PresetError(f"{path}: train.launcher must be inprocess or accelerate")
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
+        raise PresetError(f"{path}: seeds must be a list of integers")
+    preset = Preset(name=data.get("name") or path.stem, description=data.get("description", ""), path=path,
+                    seeds=seeds, paper=data.get("paper") or {}, **sections)
+    jobs = ("weak_sft", "strong_sft", "dpo", "orpo")
+    bad_jobs = set(preset.train.get("overrides") or {}) - set(jobs)
+    if bad_jobs:
+        raise PresetError(f"{path}: train.overrides has unknown job(s) {sorted(bad_jobs)}; jobs: {list(jobs)}")
+    for job in jobs:
+        value = preset.train.get(job)
+        if value and not resolve(value).exists():
+            raise PresetError(f"{path}: train.{job} points to {value}, which does not exist")
+    return preset
