@@ -1,0 +1,193 @@
+"""The run a notebook (or the pipeline) works on: a preset, a seed, a run directory, and a few helpers that
+every stage module shares (prompts, answer extraction, generation and training with the preset's settings).
+
+    ctx = open_run("toy", seed=0)                                 # runs/toy/seed0
+    ctx = open_run("smoke", seed=0, run_dir="/tmp/r", strong_base="/path/to/model")
+    ctx.store.require("d_weak", hint="run notebooks/01_weak_data.ipynb first")
+    texts = ctx.generate(model_dir, prompts)                      # greedy, preset's max_new_tokens and stops
+    ctx.train("sft", "strong_sft", base, rows, out_dir)           # preset's recipe and overrides
+
+Why a context object: the stage modules (weak, selection, stage1, stage2, evaluate) all need the same four
+things, and a notebook's parameters (model overrides, sizes) must reach every stage the same way. The
+overrides are written into the preset copy this object holds, so they also land in every stage's config
+hash: pointing a notebook at another model recomputes the stages that used the old one.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import prompts as P
+from .presets import Preset, load_preset
+from .runstore import RunStore
+
+# Bump when a change in the stage modules must invalidate results already in run stores.
+STAGE_VERSION = 1
+
+JUDGES = ("grading", "olympic")
+
+
+@dataclass
+class RunContext:
+    """One run: `preset` (with the notebook's overrides applied), `seed`, and its run directory `root`."""
+    preset: Preset
+    seed: int
+    root: Path
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.root)
+
+    @property
+    def judge(self) -> str:
+        """'grading' (GSM8K, MATH, toy: w2s_lib.grading) or 'olympic' (per-answer-type judge)."""
+        j = self.preset.eval.get("judge") or "grading"
+        if j not in JUDGES:
+            raise ValueError(f"{self.preset.path}: eval.judge must be one of {JUDGES}, got {j!r}")
+        return j
+
+    def model(self, role: str) -> str:
+        """A model reference from the preset (weak_base, strong_base, weak_model), overrides applied."""
+        return self.preset.model(role)
+
+    def model_of(self, stage: str, hint: str | None = None) -> str:
+        """The model a committed stage produced: `<stage>/model/`, or the model it passed through unchanged
+        (metrics `model`: a given weak supervisor, or a base kept as is because its training set was empty)."""
+        st = self.store.require(stage, hint=hint)
+        if (st.dir / "model").is_dir():
+            return str(st.dir / "model")
+        given = st.metrics.get("model")
+        if not given:
+            raise FileNotFoundError(f"stage '{stage}' ({st.dir}) holds no model/ and names no model")
+        return given
+
+    @property
+    def weak_given(self) -> bool:
+        """True when the preset names a ready weak supervisor (models.weak_model): no SFT on train_1."""
+        return bool(self.preset.models.get("weak_model"))
+
+    # ---- prompts and answers -----------------------------------------------------------------------
+    def prompt(self, record: Any) -> str:
+        """The zero-shot prompt of a record (Record or QuestionRecord), as the release wrote it."""
+        if self.judge == "olympic":
+            from .olympic import build_prompt
+            return build_prompt(record)
+        return P.zero_shot(record.question)
+
+    def pred(self, response: str, record: Any = None) -> str:
+        """The final answer of a response ('' if none): what selection, voting and the tables show."""
+        if self.judge == "olympic":
+            from .olympic import final_answer, record_field
+            return final_answer(response, record_field(record, "answer_type") if record is not None else None)
+        from .grading import extract_answer
+        return extract_answer(response or "")
+
+    # ---- generation ----------------------------------------------------------------------------------
+    @property
+    def stop(self) -> list[str]:
+        s = self.preset.generation.get("stop")
+        return list(P.STOP if s is None else s)
+
+    def max_new_tokens(self, purpose: str = "train") -> int:
+        """Token budget: eval.max_new_tokens for purpose 'eval' when set, else generation.max_new_tokens."""
+        if purpose == "eval" and self.preset.eval.get("max_new_tokens"):
+            return int(self.preset.eval["max_new_tokens"])
+        return int(self.preset.generation["max_new_tokens"])
+
+    def generation_config(self, purpose: str = "train") -> dict:
+        """The generation settings that change outputs (part of every generating stage's config hash)."""
+        g = self.preset.generation
+        return {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
+                "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+
+    def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
+                 top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
+                 progress: bool = True) -> list[list[str]]:
+        """`w2s_lib.generation.generate` with the preset's backend, budget, stops and threads; responses
+        come back cleaned (leading space of the format and trailing whitespace removed)."""
+        from .generation import generate
+        g = self.preset.generation
+        kw: dict[str, Any] = dict(g.get("engine") or {})
+        threads = self.preset.compute.get("threads")
+        if g["backend"] == "transformers" and threads:
+            kw.setdefault("threads", int(threads))
+        out = generate(model, list(prompts), n=n, temperature=temperature, top_p=top_p,
+                       max_new_tokens=self.max_new_tokens(purpose), stop=self.stop,
+                       seed=self.seed if seed is None else seed, backend=g["backend"],
+                       batch_size=g.get("batch_size"), progress=progress, subprocess=bool(g.get("subprocess")),
+                       **kw)
+        return [[P.clean_response(t) for t in row] for row in out]
+
+    # ---- training ------------------------------------------------------------------------------------
+    def train_config(self, job: str) -> dict:
+        """What a training job's result depends on: its recipe (path and content) and the preset's overrides."""
+        path = self.preset.recipe(job)
+        t = self.preset.train
+        return {"recipe": str(path), "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+                "overrides": self.preset.overrides(job), "launcher": t.get("launcher", "inprocess"),
+                "num_processes": t.get("num_processes", 1), "seed": self.seed}
+
+    def train(self, kind: str, job: str, base: str, rows: list[dict], out_dir: str | Path) -> dict:
+        """Train `base` on `rows` with the recipe of `job` (weak_sft, strong_sft, dpo, orpo); save in out_dir.
+
+        Preference training with no pairs at all trains nothing: the result is `base` itself, said loudly and
+        recorded (`trained: False, model: base`; `RunContext.model_of` resolves it), since "no preference
+        data" has a clear meaning (no update). SFT with no rows is an error: a Stage I set that kept no
+        question means the weak and strong answers never agreed, and a model "trained" on it would be the base
+        model in disguise (its answers would then agree with themselves in the next iteration)."""
+        from .training import train
+        if not rows:
+            if kind == "sft":
+                raise ValueError(f"{job}: no training rows; nothing to fine-tune {base} on")
+            msg = f"WARNING {job}: no preference pairs; the model stays {base}, unchanged"
+            print(msg, flush=True)
+            return {"trained": False, "model": str(base), "note": msg, "train_loss": None, "train_runtime": 0.0,
+                    "global_step": 0, "num_tokens": 0, "dropped_rows": 0, "truncated_rows": 0}
+        t = self.preset.train
+        kw: dict[str, Any] = {}
+        if t.get("launcher") == "accelerate":
+            kw = dict(launcher="accelerate", num_processes=int(t.get("num_processes") or 1),
+                      accelerate_config=t.get("accelerate_config"))
+        elif self.preset.compute.get("threads"):
+            kw["threads"] = int(self.preset.compute["threads"])
+        return train(kind, base, rows, out_dir, self.preset.recipe(job), seed=self.seed,
+                     overrides=self.preset.overrides(job), **kw)
+
+
+def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = "", *, weak_base: str = "",
+             strong_base: str = "", weak_model: str = "", sizes: dict | None = None,
+             iterations: int | None = None, methods: Sequence[str] | None = None) -> RunContext:
+    """The run of `preset` and `seed` in `run_dir` (default runs/<preset>/seed<seed>).
+
+    Empty-string overrides (the notebooks' parameter defaults) mean "the preset's". `weak_base`,
+    `strong_base`, `weak_model` replace the preset's models; `sizes` updates dataset.sizes; `iterations`
+    sets stage1.iterations; `methods` stage2.methods."""
+    p = copy.deepcopy(preset) if isinstance(preset, Preset) else load_preset(preset)
+    for role, value in (("weak_base", weak_base), ("strong_base", strong_base), ("weak_model", weak_model)):
+        if value:   # an existing path (relative to the current directory) becomes absolute; else a hub id
+            p.models[role] = str(Path(value).resolve()) if Path(value).exists() else value
+    if sizes:
+        p.dataset["sizes"] = {**(p.dataset.get("sizes") or {}), **sizes}
+    if iterations is not None:
+        if int(iterations) < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        p.stage1["iterations"] = int(iterations)
+    if methods is not None:
+        bad = set(methods) - {"dpo", "orpo"}
+        if bad:
+            raise ValueError(f"unknown Stage II method(s) {sorted(bad)}; choose from dpo, orpo")
+        p.stage2["methods"] = list(methods)
+    root = Path(run_dir) if run_dir else RunStore.for_run(p.name, seed).root
+    return RunContext(p, int(seed), root)
+
+
+def train_summary(m: dict) -> dict:
+    """The part of `RunContext.train`'s metrics a stage keeps in its metrics.json."""
+    out = {"trained": m.get("trained", True)}
+    out.update({k: m[k] for k in ("model", "note") if k in m})
+    out.update({k: m.get(k) for k in ("train_loss", "train_runtime", "global_step", "num_tokens", "dropped_rows",
+                                      "truncated_rows")})
+    return out

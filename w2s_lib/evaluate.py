@@ -1,0 +1,181 @@
+"""Test-set evaluation of any model of the run, each as its own run-store stage `eval_<name>`.
+
+    st = evaluate(ctx, "sft_iter2_hybrid")            # the model in that stage's model/ directory
+    st = evaluate(ctx, "weak_model", model=path)      # or an explicit model (the given weak supervisor)
+    st = evaluate(ctx, "strong_icl", model=strong_base, demos=demos, deps=["d_icl"])   # few-shot baseline
+    st.metrics["accuracy"], st.metrics["n"]            # and maj@k, pass@k, breakdown, no_answer
+    rows = load_predictions(ctx, "sft_iter2_hybrid")  # {id, response, pred, correct, meta..., samples?}
+    table = results_table(ctx)                         # every evaluated model of the run, in method order
+
+Greedy zero-shot answers on the test set, graded with the preset's judge (`grading.is_correct` through
+`grade_batch`, or `olympic.judge` for OlympicArena). With `eval.sample_k` = k > 0, k answers per question are
+also sampled at T=1: pass@k is the share of questions with any correct sample (the paper's `passk.py`), maj@k
+the share whose majority answer (Stage II's vote: grader clusters, ties to the first seen) is correct. The
+test set carries gold and evaluation reads it directly: that is not the strong side reading train_2 gold.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+from .context import STAGE_VERSION, RunContext
+from .jsonl import read_jsonl, write_jsonl
+from .records import Record, load_split
+from .runstore import Stage
+from .weak import HINT_01, SHARD
+
+PREFIX = "eval_"
+
+
+def eval_stage(name: str) -> str:
+    return PREFIX + name
+
+
+def grade(ctx: RunContext, responses: Sequence[str], records: Sequence[Record]) -> list[bool]:
+    """Correctness of each response against its test record's gold, with the preset's judge."""
+    if ctx.judge == "olympic":
+        from .olympic import judge_batch
+        return judge_batch(list(responses), list(records), progress=False)
+    from .grading import grade_batch
+    return grade_batch(list(responses), [r.answer for r in records], progress=False)
+
+
+def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
+    out: dict = {}
+    for key in keys:
+        groups: dict = defaultdict(list)
+        for r in rows:
+            groups[str(r["meta"].get(key))].append(r["correct"])
+        out[key] = {v: {"accuracy": sum(c) / len(c), "n": len(c)} for v, c in sorted(groups.items())}
+    return out
+
+
+def _majority_correct(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]) -> list[bool]:
+    """Per question: is the majority answer of its samples correct? (Empty answers never win.)"""
+    if ctx.judge == "olympic":
+        from .grading import canonical_key
+        labels = []
+        for ps in preds:
+            keys = [canonical_key(p) for p in ps]
+            first = {k: n for n, k in enumerate(dict.fromkeys(k for k in keys if k))}
+            labels.append([first[k] if k else -1 for k in keys])
+    else:
+        from .grading import cluster_batch
+        labels = cluster_batch(preds)
+    out = []
+    for cs, labs in zip(correct, labels):
+        counts = Counter(lab for lab in labs if lab >= 0)
+        if not counts:
+            out.append(False)
+            continue
+        best = max(counts, key=lambda lab: (counts[lab], -lab))   # labels count up in order of first sight
+        out.append(bool(cs[list(labs).index(best)]))
+    return out
+
+
+def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Sequence[dict] | None = None,
+             deps: Sequence[str] = (), verbose: bool = True) -> Stage:
+    """Stage `eval_<name>`: evaluate the model of stage `name` (its `model/` dir), or `model` when given.
+
+    `demos` ({id, response} rows of train_2, as in d_icl/demos.json) turn the prompts into the few-shot prompt
+    of the strong ICL baseline. `deps` are further stages the result depends on."""
+    store = ctx.store
+    dep_hints: dict[str, str | None] = {"data": HINT_01}
+    if model is None:
+        dep_hints[name] = f"train the model of stage '{name}' first"
+        model = ctx.model_of(name, hint=dep_hints[name])
+        model_ref: Any = {"stage": name}
+    else:
+        model_ref = model
+    dep_hints.update({d: None for d in deps})
+    k = int(ctx.preset.eval.get("sample_k") or 0)
+    config = {"version": STAGE_VERSION, "model": model_ref, "judge": ctx.judge,
+              "generation": ctx.generation_config("eval"), "sample_k": k,
+              "breakdown": list(ctx.preset.eval.get("breakdown") or []),
+              "demos": [{"id": d["id"], "response": d["response"]} for d in demos] if demos else None}
+    st = store.stage(eval_stage(name), config, deps=dep_hints)
+    if st.done:
+        if verbose:
+            print(f"{eval_stage(name)}: done, accuracy {st.metrics['accuracy']:.3f} (n={st.metrics['n']})")
+        return st
+    test = load_split(ctx.root, "test")
+    by_id = {r.id: r for r in test}
+    if demos:
+        from .selection import few_shot_prompt
+        train_2 = {q.id: q for q in load_split(ctx.root, "train_2")}
+        prompts = {r.id: few_shot_prompt(ctx, demos, r, train_2) for r in test}
+    else:
+        prompts = {r.id: ctx.prompt(r) for r in test}
+    items = [{"id": r.id} for r in test]
+
+    def greedy(batch: list[dict]) -> list[dict]:
+        texts = ctx.generate(model, [prompts[it["id"]] for it in batch], purpose="eval")
+        return [{"id": it["id"], "response": t[0]} for it, t in zip(batch, texts)]
+
+    def sampled(batch: list[dict]) -> list[dict]:
+        texts = ctx.generate(model, [prompts[it["id"]] for it in batch], n=k, temperature=1.0, purpose="eval")
+        return [{"id": it["id"], "samples": t} for it, t in zip(batch, texts)]
+
+    rows = st.sharded("greedy", items, SHARD, greedy)
+    correct = grade(ctx, [r["response"] for r in rows], [by_id[r["id"]] for r in rows])
+    out = [{"id": r["id"], "response": r["response"], "pred": ctx.pred(r["response"], by_id[r["id"]]),
+            "correct": c, "meta": by_id[r["id"]].meta} for r, c in zip(rows, correct)]
+    n = len(out)
+    metrics: dict[str, Any] = {"accuracy": sum(correct) / n if n else 0.0, "n": n, "n_correct": sum(correct),
+                               "no_answer": sum(not r["pred"] for r in out), "judge": ctx.judge,
+                               "model": model, "few_shot": bool(demos)}
+    if k:
+        srows = st.sharded("samples", items, SHARD, sampled)
+        flat = [s for r in srows for s in r["samples"]]
+        flat_recs = [by_id[r["id"]] for r in srows for _ in r["samples"]]
+        flat_ok = grade(ctx, flat, flat_recs)
+        s_ok = [flat_ok[i * k:(i + 1) * k] for i in range(len(srows))]
+        s_pred = [[ctx.pred(s, by_id[r["id"]]) for s in r["samples"]] for r in srows]
+        maj = _majority_correct(ctx, s_pred, s_ok)
+        for o, r, ok, mj in zip(out, srows, s_ok, maj):
+            o.update(samples=r["samples"], samples_correct=ok, maj_correct=mj)
+        metrics.update({"k": k, f"maj@{k}": sum(maj) / n, f"pass@{k}": sum(any(c) for c in s_ok) / n,
+                        "sample_accuracy": sum(flat_ok) / len(flat_ok), "maj@k": sum(maj) / n,
+                        "pass@k": sum(any(c) for c in s_ok) / n})
+    if config["breakdown"]:
+        metrics["breakdown"] = _breakdown(out, config["breakdown"])
+    write_jsonl(st.path / "predictions.jsonl", out)
+    st.commit(metrics)
+    if verbose:
+        extra = f", maj@{k} {metrics['maj@k']:.3f}, pass@{k} {metrics['pass@k']:.3f}" if k else ""
+        print(f"{eval_stage(name)}: accuracy {metrics['accuracy']:.3f} (n={n}){extra}")
+    return st
+
+
+def load_predictions(ctx: RunContext, name: str) -> list[dict]:
+    return read_jsonl(ctx.store.require(eval_stage(name)).dir / "predictions.jsonl")
+
+
+# The run's models in method order: (stage name, label). Stage I subsets are added per iteration.
+def method_order(ctx: RunContext) -> list[tuple[str, str]]:
+    order = [("weak_model", "weak floor (weak model)"), ("strong_icl", "strong base, 4 weak demos (ICL)"),
+             ("sft_full_weak", "full weak fine-tuning")]
+    for it in range(1, int(ctx.preset.stage1.get("iterations", 2)) + 1):
+        for s in ctx.preset.stage1.get("subsets") or ["weak", "icl", "hybrid"]:
+            order.append((f"sft_iter{it}_{s}", f"Stage I iter {it}, {s} set"))
+    order += [("dpo", "Stage II DPO (from M_plus)"), ("orpo", "Stage II ORPO (from M_plus)"),
+              ("sft_ceiling", "strong ceiling (train_2 gold; reference only)")]
+    return order
+
+
+def results_table(ctx: RunContext) -> list[dict]:
+    """One row per evaluated model of the run: label, accuracy, n, maj@k/pass@k when sampled, and
+    PGR = (acc - weak) / (ceiling - weak) once the weak floor and the ceiling are both evaluated."""
+    rows = []
+    for name, label in method_order(ctx):
+        if not ctx.store.has(eval_stage(name)):
+            continue
+        m = ctx.store.require(eval_stage(name)).metrics
+        rows.append({"model": label, "stage": name, "accuracy": m["accuracy"], "n": m["n"],
+                     "maj@k": m.get("maj@k"), "pass@k": m.get("pass@k")})
+    acc = {r["stage"]: r["accuracy"] for r in rows}
+    weak, ceil = acc.get("weak_model"), acc.get("sft_ceiling")
+    for r in rows:
+        r["PGR"] = ((r["accuracy"] - weak) / (ceil - weak)
+                    if weak is not None and ceil is not None and ceil != weak else None)
+    return rows

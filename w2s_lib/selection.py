@@ -1,0 +1,242 @@
+"""Stage 02 (and the selection step of every Stage I iteration): where weak and strong answers agree.
+
+    ctx = open_run("toy")
+    icl = generate_d_icl(ctx)               # stage d_icl: 4 weak demos -> strong base few-shot on train_2
+    sel = select(ctx, 1)                    # stage selection_iter1: agreeing questions -> weak/icl/hybrid sets
+    sets = load_sets(ctx, 1)                # {"weak": rows, "icl": rows, "hybrid": rows}; rows {id, position,
+                                            #  prompt, response, source}
+    kept_accuracy(ctx, 1)                   # ANALYSIS ONLY: opens train_2 gold through the logged door
+
+The rules, from the paper's release (docs/paper_settings.md section 4):
+- Demos: one fixed set of `icl.n_demos` (4) weak outputs for every question. `random.Random(demo_seed)`
+  shuffles D_weak and the first rows *that have a final answer* are the demos, right or wrong (the release's
+  Llama2-7b GSM8K demos have 1 correct answer of 4). Nothing checks them against gold.
+- D_icl: the strong *base* model answers every train_2 question greedily after those demos.
+- A question is kept when the weak and the ICL final answers agree. "Agree" is our grader's equality
+  (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree); an empty answer never agrees.
+  (The release compares normalised strings exactly; ours is the looser, math-aware notion that Stage II's
+  vote also uses.) OlympicArena uses the per-answer-type `olympic.answers_agree`.
+- Three training sets come out, in train_2 order: `weak` (the weak responses of the kept questions), `icl`
+  (the ICL responses) and `hybrid` (both, interleaved per question: weak_i, icl_i, weak_j, icl_j, ...). The
+  prompt is the zero-shot prompt, as in the release files: the demos are not part of the training data.
+- Iteration k > 1 repeats the rule with the answers of iteration k-1's models: the model trained on the
+  weak set plays the weak side, the model trained on the ICL set the ICL side (w2s_lib.stage1).
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence
+
+from . import prompts as P
+from .context import STAGE_VERSION, RunContext
+from .export import dataset_info, sft_to_llama_factory
+from .jsonl import read_json, read_jsonl, write_json, write_jsonl
+from .records import load_split, reference_gold
+from .runstore import Stage
+from .weak import D_WEAK, HINT_01, SHARD, answer_metrics, load_answers, load_d_weak
+
+D_ICL = "d_icl"
+HINT_02 = "run notebooks/02_selection.ipynb first (it writes D_icl and the iteration-1 selection)"
+SUBSETS = ("weak", "icl", "hybrid")
+
+# Why a question was not kept (first failing reason counts).
+WEAK_NO_ANSWER = "weak_no_answer"
+ICL_NO_ANSWER = "icl_no_answer"
+DISAGREE = "disagree"
+
+
+def selection_stage(iteration: int) -> str:
+    return f"selection_iter{iteration}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# demos and D_icl
+# ---------------------------------------------------------------------------------------------------
+def choose_demos(weak_rows: Sequence[dict], n_demos: int = 4, seed: int = 42) -> list[dict]:
+    """The release's rule: shuffle D_weak with `random.Random(seed)`, take the first `n_demos` rows whose
+    response has a final answer (`pred` != ''). Their correctness is not checked (no gold is read)."""
+    order = list(range(len(weak_rows)))
+    random.Random(seed).shuffle(order)
+    demos = [weak_rows[i] for i in order if weak_rows[i]["pred"]][:n_demos]
+    if len(demos) < n_demos:
+        raise ValueError(f"only {len(demos)} weak responses have a final answer; {n_demos} demos are needed")
+    return demos
+
+
+def few_shot_prompt(ctx: RunContext, demos: Sequence[dict], record: Any, questions: dict) -> str:
+    """The few-shot prompt: the demos (question + weak response) then the target question."""
+    if ctx.judge == "olympic":
+        # OlympicArena blocks are whole release prompts; the release separates them by a blank line pair.
+        blocks = [ctx.prompt(questions[d["id"]]) + P.completion(d["response"]) for d in demos]
+        return "\n\n\n".join(blocks + [ctx.prompt(record)])
+    return P.few_shot([(questions[d["id"]].question, d["response"]) for d in demos], record.question)
+
+
+def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
+    """Stage `d_icl`: demos.json (the fixed demos) and the strong base's few-shot answers on train_2."""
+    icl = ctx.preset.icl
+    config = {"version": STAGE_VERSION, "strong_base": ctx.model("strong_base"), "n_demos": icl["n_demos"],
+              "demo_seed": icl["demo_seed"], "generation": ctx.generation_config()}
+    st = ctx.store.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01})
+    if st.done:
+        if verbose:
+            print(f"d_icl: done ({st.dir})")
+        return st
+    weak_rows = load_d_weak(ctx)
+    demos = choose_demos(weak_rows, int(icl["n_demos"]), int(icl["demo_seed"]))
+    write_json(st.path / "demos.json", [{"id": d["id"], "position": d["position"], "response": d["response"]}
+                                        for d in demos])
+    questions = load_split(ctx.root, "train_2")
+    by_id = {q.id: q for q in questions}
+    items = [{"id": q.id, "position": i} for i, q in enumerate(questions)]
+
+    def run(batch: list[dict]) -> list[dict]:
+        prompts = [few_shot_prompt(ctx, demos, by_id[it["id"]], by_id) for it in batch]
+        texts = ctx.generate(ctx.model("strong_base"), prompts)
+        return [{**it, "response": t[0], "pred": ctx.pred(t[0], by_id[it["id"]])} for it, t in zip(batch, texts)]
+
+    rows = st.sharded("answers", items, SHARD, run)
+    st.commit({**answer_metrics(rows), "demo_ids": [d["id"] for d in demos]})
+    return st
+
+
+def load_demos(ctx: RunContext) -> list[dict]:
+    return read_json(ctx.store.require(D_ICL, hint=HINT_02).dir / "demos.json")
+
+
+# ---------------------------------------------------------------------------------------------------
+# agreement and the three sets
+# ---------------------------------------------------------------------------------------------------
+def agreement(weak_preds: Sequence[str], icl_preds: Sequence[str]) -> list[bool]:
+    """Per question: do the two extracted final answers agree under the grader? An empty answer never does."""
+    from .grading import cluster_batch
+    if len(weak_preds) != len(icl_preds):
+        raise ValueError(f"{len(weak_preds)} weak answers but {len(icl_preds)} ICL answers")
+    labels = cluster_batch([[w or "", i or ""] for w, i in zip(weak_preds, icl_preds)])
+    return [a >= 0 and a == b for a, b in labels]
+
+
+def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence[dict],
+                  questions: Sequence[Any]) -> list[str | None]:
+    """Per question, None when kept, else why not (WEAK_NO_ANSWER, ICL_NO_ANSWER, DISAGREE)."""
+    for k, (w, i, q) in enumerate(zip(weak_rows, icl_rows, questions)):
+        if not (w["id"] == i["id"] == q.id):
+            raise ValueError(f"row {k}: ids differ (weak {w['id']!r}, icl {i['id']!r}, train_2 {q.id!r}); "
+                             "both sides must answer train_2 in the same order")
+    if not (len(weak_rows) == len(icl_rows) == len(questions)):
+        raise ValueError(f"{len(weak_rows)} weak rows, {len(icl_rows)} ICL rows, {len(questions)} questions")
+    if ctx.judge == "olympic":
+        from .olympic import answers_agree
+        same = [bool(w["pred"]) and bool(i["pred"]) and answers_agree(w["response"], i["response"], q)
+                for w, i, q in zip(weak_rows, icl_rows, questions)]
+    else:
+        same = agreement([w["pred"] for w in weak_rows], [i["pred"] for i in icl_rows])
+    out: list[str | None] = []
+    for w, i, ok in zip(weak_rows, icl_rows, same):
+        out.append(WEAK_NO_ANSWER if not w["pred"] else ICL_NO_ANSWER if not i["pred"] else
+                   None if ok else DISAGREE)
+    return out
+
+
+def build_sets(weak_rows: Sequence[dict], icl_rows: Sequence[dict], keep: Sequence[bool],
+               prompts: Sequence[str]) -> dict[str, list[dict]]:
+    """The weak, icl and hybrid training sets of the kept questions, in train_2 order; hybrid interleaves
+    weak_i, icl_i per question (as the release's `_hybrid` files)."""
+    sets: dict[str, list[dict]] = {s: [] for s in SUBSETS}
+    for w, i, k, p in zip(weak_rows, icl_rows, keep, prompts):
+        if not k:
+            continue
+        rw = {"id": w["id"], "position": w["position"], "prompt": p, "response": w["response"], "source": "weak"}
+        ri = {"id": i["id"], "position": i["position"], "prompt": p, "response": i["response"], "source": "icl"}
+        sets["weak"].append(rw)
+        sets["icl"].append(ri)
+        sets["hybrid"] += [rw, ri]
+    return sets
+
+
+def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_stage: str = D_ICL, *,
+           verbose: bool = True) -> Stage:
+    """Stage `selection_iter<k>`: keep the questions where `weak_stage` and `icl_stage` answers agree; write
+    the three sets as JSONL (`weak.jsonl`, `icl.jsonl`, `hybrid.jsonl`), their LLaMA-Factory versions
+    (`llama_factory/`), and `decisions.jsonl` (one row per train_2 question: both answers, kept or why not)."""
+    name = selection_stage(iteration)
+    hint = HINT_02 if iteration == 1 else ("run notebooks/03_stage1_sft.ipynb (iteration "
+                                           f"{iteration - 1} models answer train_2 first)")
+    config = {"version": STAGE_VERSION, "iteration": iteration, "weak_side": weak_stage, "icl_side": icl_stage,
+              "judge": ctx.judge}
+    st = ctx.store.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint})
+    if st.done:
+        if verbose:
+            print(f"{name}: done ({st.dir})")
+        return st
+    questions = load_split(ctx.root, "train_2")
+    weak_rows = load_answers(ctx, weak_stage, hint)
+    icl_rows = load_answers(ctx, icl_stage, hint)
+    reasons = agree_reasons(ctx, weak_rows, icl_rows, questions)
+    keep = [r is None for r in reasons]
+    sets = build_sets(weak_rows, icl_rows, keep, [ctx.prompt(q) for q in questions])
+    write_jsonl(st.path / "decisions.jsonl", (
+        {"id": w["id"], "position": w["position"], "weak_pred": w["pred"], "icl_pred": i["pred"],
+         "kept": r is None, "reason": r} for w, i, r in zip(weak_rows, icl_rows, reasons)))
+    dataset = ctx.preset.dataset["name"]
+    files = {}
+    for subset, rows in sets.items():
+        write_jsonl(st.path / f"{subset}.jsonl", rows)
+        fname = f"train_{dataset}_iter{iteration}_{subset}.json"
+        ids = "record" if ctx.judge == "olympic" else "position"
+        write_json(st.path / "llama_factory" / fname, sft_to_llama_factory(rows, ids=ids))
+        files[f"{dataset}_iter{iteration}_{subset}"] = fname
+    write_json(st.path / "llama_factory" / "dataset_info.json", dataset_info(sft=files))
+    dropped = {r: reasons.count(r) for r in (WEAK_NO_ANSWER, ICL_NO_ANSWER, DISAGREE)}
+    metrics = {"questions": len(questions), "kept": sum(keep), "dropped": dropped,
+               "kept_share": sum(keep) / len(questions) if questions else 0.0,
+               "rows": {s: len(r) for s, r in sets.items()}}
+    st.commit(metrics)
+    if verbose:
+        print(f"{name}: kept {sum(keep)} of {len(questions)} questions; dropped {dropped}")
+    return st
+
+
+def load_sets(ctx: RunContext, iteration: int) -> dict[str, list[dict]]:
+    """The weak, icl and hybrid sets of a committed selection."""
+    d = ctx.store.require(selection_stage(iteration), hint=HINT_02).dir
+    return {s: read_jsonl(d / f"{s}.jsonl") for s in SUBSETS}
+
+
+def load_decisions(ctx: RunContext, iteration: int) -> list[dict]:
+    return read_jsonl(ctx.store.require(selection_stage(iteration), hint=HINT_02).dir / "decisions.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------------
+# analysis only (opens train_2 gold through the logged door)
+# ---------------------------------------------------------------------------------------------------
+def kept_accuracy(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK,
+                  icl_stage: str = D_ICL) -> dict:
+    """ANALYSIS ONLY. Accuracy against train_2 gold of: every weak answer, every ICL answer, and the weak and
+    ICL answers of the kept questions. Opens the sealed gold with purpose='analysis' (logged); the method
+    never uses these numbers."""
+    gold = {r.id: r for r in reference_gold(ctx.root, purpose="analysis",
+                                            note=f"selection_iter{iteration}: accuracy of the kept data")}
+    weak_rows = load_answers(ctx, weak_stage, HINT_02)
+    icl_rows = load_answers(ctx, icl_stage, HINT_02)
+    kept = {d["id"] for d in load_decisions(ctx, iteration) if d["kept"]}
+    if any(gold[r["id"]].answer is None for r in weak_rows):
+        raise ValueError("train_2 has no public gold answers for this dataset (OlympicArena's HF test split)")
+    if ctx.judge == "olympic":
+        from .olympic import judge_batch
+        wc = judge_batch([r["response"] for r in weak_rows], [gold[r["id"]] for r in weak_rows], progress=False)
+        ic = judge_batch([r["response"] for r in icl_rows], [gold[r["id"]] for r in icl_rows], progress=False)
+    else:
+        from .grading import grade_batch
+        wc = grade_batch([r["response"] for r in weak_rows], [gold[r["id"]].answer for r in weak_rows],
+                         progress=False)
+        ic = grade_batch([r["response"] for r in icl_rows], [gold[r["id"]].answer for r in icl_rows],
+                         progress=False)
+    k = [r["id"] in kept for r in weak_rows]
+
+    def acc(flags: list[bool]) -> float | None:
+        return sum(flags) / len(flags) if flags else None
+
+    return {"weak_all": acc(wc), "icl_all": acc(ic), "n_all": len(wc),
+            "weak_kept": acc([c for c, kk in zip(wc, k) if kk]), "icl_kept": acc([c for c, kk in zip(ic, k) if kk]),
+            "n_kept": sum(k), "weak_dropped": acc([c for c, kk in zip(wc, k) if not kk])}
