@@ -1,0 +1,452 @@
+"""Dry-run estimates: every stage of a preset with its model, data sizes, tokens generated and trained, GPU
+memory and GPU-hours, without loading (or downloading) a model.
+
+    steps = plan(load_preset("paper-gsm8k-llama2-7b"))
+    print(format_plan(preset, steps))         # what `python -m w2s_lib.pipeline --preset NAME --dry-run` prints
+    python -m w2s_lib.costs                   # the markdown cost table of docs/gpu.md, for every GPU preset
+
+Everything here is an ESTIMATE from stated assumptions, not a measurement:
+- Model shapes come from KNOWN_MODELS (the models' published config.json values) or from a local config.json;
+  parameter counts are computed from the shapes (Llama-style blocks).
+- Text lengths (LENGTHS) were measured on the paper's release files (/work/shared/data/w2s_official): characters
+  divided by 3.14, the characters-per-token of the Llama-2 tokenizer on the 6,906 GSM8K weak responses whose
+  `num_tokens` the release records. Questions kept by selection and pairs per question (KEEP, PAIRS) are the
+  release's Llama2-7b-supervisor counts; other supervisors keep more or fewer.
+- Throughput: FLOPs / (GPU peak x utilisation). An A100 80GB (312 bf16 TFLOP/s dense) at 35% utilisation in
+  training (ZeRO-3, bf16, gradient checkpointing), 40% in prefill and 15% in vLLM decoding; plus a start-up cost
+  per model load (60 s + reading the bf16 weights at 2 GB/s). Training FLOPs per token: 8P for full fine-tuning
+  (6P + 2P recomputation), 6P for LoRA (no weight gradients of the frozen base), plus 2P for DPO's reference
+  forward. On a CPU (compute.gpus: 0) the toy world's measured speeds are used instead (docs/engines.md).
+- Memory per GPU: vLLM = bf16 weights / tensor-parallel size + KV cache of 256 concurrent sequences + 2 GB;
+  training = weights and optimizer state (full: 16 bytes/parameter; LoRA: 2 bytes/parameter + 16 per adapter
+  parameter), sharded over the processes under ZeRO-3/FSDP, + activations of one micro-batch at max_length with
+  gradient checkpointing (2·s·b·h bytes per layer kept, 34·s·b·h for the layer being recomputed, bf16 logits).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import PAPER_SIZES
+from .presets import Preset, load_preset, resolve
+
+GIB = 1024 ** 3
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models: shapes from the published config.json of each hub model (no download at run time).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The shape of a decoder-only (Llama-style) model; `params` is computed from it."""
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    head_dim: int = 0            # 0 = hidden // heads
+    tied: bool = False           # input and output embeddings shared
+    qkv_bias: bool = False       # Qwen2 has q/k/v biases
+    source: str = "table"
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def params(self) -> int:
+        h, q, kv = self.hidden, self.heads * self.hd, self.kv_heads * self.hd
+        attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv) if self.qkv_bias else 0)
+        per_layer = attn + 3 * h * self.intermediate + 2 * h
+        return self.layers * per_layer + self.vocab * h * (1 if self.tied else 2) + h
+
+    def lora_params(self, r: int, targets: tuple[str, ...]) -> int:
+        """Adapter parameters of rank `r` on the named projections of every layer."""
+        h, q, kv, i = self.hidden, self.heads * self.hd, self.kv_heads * self.hd, self.intermediate
+        dims = {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return self.layers * sum(r * sum(dims[t]) for t in targets if t in dims)
+
+    def kv_bytes_per_token(self, dtype_bytes: int = 2) -> int:
+        return 2 * self.layers * self.kv_heads * self.hd * dtype_bytes
+
+
+KNOWN_MODELS: dict[str, ModelSpec] = {
+    # the paper's models
+    "meta-llama/Llama-2-7b-hf": ModelSpec(32, 4096, 11008, 32, 32, 32000),
+    "meta-llama/Llama-2-70b-hf": ModelSpec(80, 8192, 28672, 64, 8, 32000),
+    "google/gemma-2b": ModelSpec(18, 2048, 16384, 8, 1, 256000, head_dim=256, tied=True),
+    "mistralai/Mistral-7B-v0.1": ModelSpec(32, 4096, 14336, 32, 8, 32000),
+    "meta-llama/Meta-Llama-3-8B-Instruct": ModelSpec(32, 4096, 14336, 32, 8, 128256),
+    "meta-llama/Meta-Llama-3-70B": ModelSpec(80, 8192, 28672, 64, 8, 128256),
+    # current small open models (single-gpu presets)
+    "Qwen/Qwen2.5-0.5B": ModelSpec(24, 896, 4864, 14, 2, 151936, tied=True, qkv_bias=True),
+    "Qwen/Qwen2.5-1.5B": ModelSpec(28, 1536, 8960, 12, 2, 151936, tied=True, qkv_bias=True),
+    "Qwen/Qwen2.5-7B": ModelSpec(28, 3584, 18944, 28, 4, 152064, qkv_bias=True),
+}
+
+
+def model_spec(ref: str) -> ModelSpec | None:
+    """The shape of a model: a local directory's config.json (read as JSON, nothing loaded), else KNOWN_MODELS,
+    else None."""
+    path = resolve(ref) if ref else None
+    cfg_path = path / "config.json" if path is not None else None
+    if cfg_path is not None and cfg_path.is_file():
+        c = json.loads(cfg_path.read_text(encoding="utf-8"))
+        try:
+            return ModelSpec(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"],
+                             c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"],
+                             c["vocab_size"], head_dim=c.get("head_dim") or 0,
+                             tied=bool(c.get("tie_word_embeddings", False)),
+                             qkv_bias=bool(c.get("attention_bias", False)) or c.get("model_type") == "qwen2",
+                             source=str(cfg_path))
+        except KeyError:
+            return None
+    return KNOWN_MODELS.get(ref)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data: lengths and yields measured on the paper's release (see the module docstring).
+# ---------------------------------------------------------------------------------------------------------------
+
+# Mean tokens of a zero-shot prompt ("Question: ...\nAnswer:") and of a response.
+# GSM8K: 235 / 230 chars (7,000 weak prompts / responses). MATH: 186-char prompts of the kept questions and
+# MATH500 gold solutions of 531 chars vs 274-char kept weak responses: 120 tokens taken in between.
+# OlympicArena: 870-char prompts (with the release's instructions), 1,161-char responses. Toy: word-level tokens,
+# a rough figure (docs/toy_world.md has the real ones).
+LENGTHS = {"gsm8k": (75, 74), "math": (60, 120), "olympicarena": (277, 370), "toy": (40, 60)}
+# Share of train_2 kept by the agreement selection, per Stage I iteration (release, Llama2-7b / Llama3-8b-instruct
+# supervisors): GSM8K 2,683 and 4,022 of 7,000; MATH 334 of 6,000 (one iteration); OlympicArena 746 and 1,288 of
+# 6,020. The toy world uses GSM8K's.
+KEEP = {"gsm8k": (0.383, 0.575), "math": (0.056, 0.056), "olympicarena": (0.124, 0.214)}
+# Preference pairs per train_2 question: GSM8K 2,563 / 7,000; MATH 1,328 / 6,000 (OlympicArena: MATH's rate).
+PAIRS = {"gsm8k": 0.366, "math": 0.221, "olympicarena": 0.221}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hardware assumptions.
+# ---------------------------------------------------------------------------------------------------------------
+GPU_NAME = "A100 80GB"
+GPU_PEAK_FLOPS = 312e12
+MFU_TRAIN, MFU_PREFILL, MFU_DECODE = 0.35, 0.40, 0.15
+LOAD_SECONDS, READ_BYTES_PER_S = 60.0, 2e9
+VLLM_MAX_SEQS = 256
+# CPU (compute.gpus: 0): measured on the 2-core machine with the toy strong model (1.1M parameters, 1 thread):
+# generation ~3,000 tokens/s, SFT ~7,400 tokens/s (benchmarks/results/generation.json). Scaled by parameters.
+CPU_REF_PARAMS, CPU_GEN_TPS, CPU_TRAIN_TPS = 1.1e6, 3000.0, 7400.0
+
+
+@dataclass
+class Step:
+    """One unit of work of a stage: a generation or a training run."""
+    notebook: str
+    name: str
+    kind: str                    # generate | train
+    model: str
+    rows: int
+    detail: str
+    prompt_tokens: int = 0
+    gen_tokens: int = 0          # estimate (mean response length)
+    gen_cap: int = 0             # upper bound (every sequence runs to max_new_tokens)
+    train_tokens: int = 0        # tokens forwarded in training, all epochs
+    memory_gb: float | None = None
+    disk_gb: float = 0.0         # the saved model
+    gpu_hours: float | None = None
+    wall_hours: float | None = None
+    command: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _sizes(p: Preset) -> tuple[int, int, int]:
+    name = p.dataset["name"]
+    paper = PAPER_SIZES.get(name, (0, 0, 0))
+    s = p.dataset.get("sizes") or {}
+    n1 = 0 if p.models.get("weak_model") else int(s.get("train_1", paper[0]))
+    return n1, int(s.get("train_2", paper[1])), int(s.get("test", paper[2]))
+
+
+def _recipe(p: Preset, job: str) -> dict:
+    from .training import load_recipe
+
+    r = load_recipe(p.recipe(job))
+    trl = {**r.trl, **p.overrides(job)}
+    return {"lora": r.lora, "epochs": float(trl.get("num_train_epochs", 3)), "batch": int(
+        trl.get("per_device_train_batch_size", 8)), "max_length": int(trl.get("max_length") or 1024),
+        "max_steps": int(trl.get("max_steps", -1) or -1), "accum": int(trl.get("gradient_accumulation_steps", 1)),
+        "path": str(p.recipe(job)), "backend": r.backend, "save": r.save}
+
+
+class _Estimator:
+    def __init__(self, p: Preset):
+        self.p = p
+        self.gpus = int(p.compute.get("gpus") or 0)
+        self.gpu_bytes = float(p.compute.get("gpu_memory_gb") or 80) * GIB
+        t = p.train
+        self.procs = int(t.get("num_processes") or 1) if t.get("launcher") == "accelerate" else 1
+        self.sharded = t.get("launcher") == "accelerate" and str(t.get("accelerate_config") or "ddp") in (
+            "zero3", "fsdp") or str(t.get("accelerate_config") or "").endswith(("zero3.yaml", "fsdp.yaml"))
+
+    # -- generation ----------------------------------------------------------------------------------------
+    def generate(self, step: Step, model: str, prompt_tokens: int, seqs: int, mean_new: int, max_new: int) -> None:
+        spec = model_spec(model)
+        step.prompt_tokens, step.gen_tokens, step.gen_cap = prompt_tokens, seqs * mean_new, seqs * max_new
+        if spec is None:
+            step.notes.append("model shape unknown: no memory or time estimate")
+            return
+        P = spec.params
+        if self.gpus == 0:
+            seconds = step.gen_tokens / (CPU_GEN_TPS * CPU_REF_PARAMS / max(P, CPU_REF_PARAMS))
+            step.wall_hours = seconds / 3600
+            return
+        engine = self.p.generation.get("engine") or {}
+        fits = P * 2 < 0.5 * self.gpu_bytes and "tensor_parallel_size" not in engine
+        tp = 1 if fits else int(engine.get("tensor_parallel_size") or self.gpus)
+        # vLLM reserves gpu_memory_utilization of each GPU up front; what the weights leave is KV cache, which
+        # bounds how many sequences decode at once.
+        util = float(engine.get("gpu_memory_utilization") or 0.9)
+        weights = 2 * P / tp
+        seq_kv = (prompt_tokens / max(seqs, 1) + max_new) * spec.kv_bytes_per_token() / tp
+        room = util * self.gpu_bytes - weights - 2 * GIB
+        wanted = min(seqs, VLLM_MAX_SEQS) * seq_kv
+        step.memory_gb = (weights + max(0.0, min(wanted, room)) + 2 * GIB) / GIB
+        if room < seq_kv:
+            step.notes.append(f"does not fit: {weights / GIB:.0f} GB of weights per GPU leave no KV cache room")
+        elif room < wanted:
+            step.notes.append(f"KV cache room for ~{int(room // seq_kv)} full-length sequences per engine "
+                              f"(vLLM schedules more when they are shorter)")
+        flops = 2 * P * (prompt_tokens / MFU_PREFILL + step.gen_tokens / MFU_DECODE)
+        load = LOAD_SECONDS + weights / READ_BYTES_PER_S
+        step.gpu_hours = (flops / GPU_PEAK_FLOPS + load * self.gpus) / 3600
+        step.wall_hours = step.gpu_hours / self.gpus
+        step.detail += f"; vLLM {'data parallel, 1 engine per GPU' if fits else f'tensor parallel {tp}'}"
+
+    # -- training ------------------------------------------------------------------------------------------
+    def train(self, step: Step, model: str, job: str, rows: int, row_tokens: int, pref: bool) -> None:
+        spec, r = model_spec(model), _recipe(self.p, job)
+        lora = r["lora"]
+        kind = "LoRA r=%s" % lora.get("r", 8) if lora else "full"
+        step.detail = f"{step.detail}; {kind}, {r['epochs']:g} epoch(s), recipe {Path(r['path']).name}"
+        if r["backend"] == "unsloth":
+            step.detail += " (unsloth)"
+        per_row = row_tokens * (2 if pref else 1)
+        epochs = r["epochs"]
+        if r["max_steps"] > 0:
+            epochs = min(epochs, r["max_steps"] * r["batch"] * r["accum"] * self.procs / max(rows, 1))
+        step.train_tokens = int(rows * per_row * epochs)
+        if self.procs > 1 or self.p.train.get("launcher") == "accelerate":
+            cfg = self.p.train.get("accelerate_config") or "ddp"
+            step.command = (f"accelerate launch --config_file configs/accelerate/{Path(str(cfg)).stem}.yaml "
+                            f"--num_processes {self.procs} -m w2s_lib.train --recipe {_rel(r['path'])} "
+                            f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
+        else:
+            step.command = f"in-process: w2s_lib.training.train(recipe={_rel(r['path'])})"
+        if spec is None:
+            step.notes.append("model shape unknown: no memory or time estimate")
+            return
+        P = spec.params
+        step.disk_gb = (2 * P if not (lora and r["save"] == "adapter") else
+                        16 * spec.lora_params(int(lora.get("r", 8)), tuple(lora.get("target_modules") or ()))) / GIB
+        if self.gpus == 0:
+            step.disk_gb = 4 * P / GIB   # float32 on the CPU
+            step.wall_hours = step.train_tokens / (CPU_TRAIN_TPS * CPU_REF_PARAMS / max(P, CPU_REF_PARAMS)) / 3600
+            return
+        shard = self.procs if self.sharded else 1
+        if lora:
+            targets = tuple(lora.get("target_modules") or ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                           "up_proj", "down_proj"))
+            state = 2 * P + 16 * spec.lora_params(int(lora.get("r", 8)), targets)
+            flops_per_token = 6 * P
+        else:
+            state = 16 * P
+            flops_per_token = 8 * P
+        if job == "dpo":
+            flops_per_token += 2 * P
+        b, s, h = r["batch"] * (2 if pref else 1), r["max_length"], spec.hidden
+        act = spec.layers * 2 * s * b * h + 34 * s * b * h + 2 * s * b * spec.vocab
+        step.memory_gb = (state / shard + act + 2 * GIB) / GIB
+        load = LOAD_SECONDS + 2 * P / max(shard, 1) / READ_BYTES_PER_S
+        if lora and r["save"] == "merged":
+            # the main process reloads the base on the CPU, merges the adapter and writes the merged weights
+            # while the other GPUs wait
+            load += 2 * (2 * P) / READ_BYTES_PER_S
+        step.gpu_hours = (step.train_tokens * flops_per_token / (GPU_PEAK_FLOPS * MFU_TRAIN)
+                          + load * self.gpus) / 3600
+        step.wall_hours = step.gpu_hours / self.gpus
+
+
+def _short(model: str) -> str:
+    return _rel(model) if os.path.isabs(model) else model
+
+
+def _rel(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(resolve(".").resolve()))
+    except ValueError:
+        return str(path)
+
+
+def plan(p: Preset) -> list[Step]:
+    """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time."""
+    est = _Estimator(p)
+    ds = p.dataset["name"]
+    q, resp = LENGTHS.get(ds, LENGTHS["toy"])
+    keep = KEEP.get(ds, KEEP["gsm8k"])
+    n1, n2, nt = _sizes(p)
+    max_new = int(p.generation["max_new_tokens"])
+    eval_new = int(p.eval.get("max_new_tokens") or max_new)
+    mean_new = min(resp, max_new)
+    k = int(p.eval.get("sample_k") or 0)
+    weak_given = bool(p.models.get("weak_model"))
+    weak = p.model("weak_model" if weak_given else "weak_base")
+    strong = p.model("strong_base")
+    steps: list[Step] = []
+
+    def gen(nb: str, name: str, model: str, rows: int, detail: str, *, n: int = 1, prompt: int = q,
+            cap: int = max_new) -> None:
+        st = Step(nb, name, "generate", model, rows, detail)
+        est.generate(st, model, rows * prompt, rows * n, min(resp, cap), cap)
+        steps.append(st)
+
+    def evaluate(nb: str, name: str, model: str) -> None:
+        gen(nb, f"eval {name}", model, nt, "test, greedy", cap=eval_new)
+        if k:
+            gen(nb, f"eval {name} @{k}", model, nt, f"test, {k} samples at T=1", n=k, cap=eval_new)
+
+    def train(nb: str, name: str, model: str, job: str, rows: int, detail: str, *, pref: bool = False) -> None:
+        st = Step(nb, name, "train", model, rows, detail)
+        est.train(st, model, job, rows, q + resp + 1, pref)
+        steps.append(st)
+
+    nb1, nb2, nb3, nb4 = "01_weak_data", "02_selection", "03_stage1_sft", "04_stage2_preference"
+    if weak_given:
+        steps.append(Step(nb1, "weak model", "train", weak, 0, "given as-is (models.weak_model): no SFT"))
+    else:
+        train(nb1, "weak SFT on train_1 gold", weak, "weak_sft", n1, "weak base")
+    # The trained weak model has the weak base's shape: its estimates use the base.
+    evaluate(nb1, "weak floor", weak)
+    gen(nb1, "D_weak", weak, n2, "train_2, greedy")
+    nd = int(p.icl.get("n_demos", 4))
+    gen(nb2, "D_icl (strong ICL)", strong, n2, f"train_2, {nd}-shot greedy", prompt=q + nd * (q + resp + 2))
+    gen(nb2, "strong ICL on test", strong, nt, f"test, {nd}-shot greedy (baseline)", prompt=q + nd * (q + resp + 2),
+        cap=eval_new)
+    iters = int(p.stage1.get("iterations", 2))
+    for it in range(1, iters + 1):
+        kept = int(round(keep[min(it, len(keep)) - 1] * n2))
+        for subset in p.stage1.get("subsets", ["weak", "icl", "hybrid"]):
+            rows = 2 * kept if subset == "hybrid" else kept
+            train(nb3, f"iter{it} SFT {subset}", strong, "strong_sft", rows, f"~{kept} questions kept")
+            evaluate(nb3, f"iter{it} {subset}", strong)
+        if it < iters:
+            gen(nb3, f"iter{it} re-answer (weak-set model)", strong, n2, "train_2, greedy")
+            gen(nb3, f"iter{it} re-answer (ICL-set model)", strong, n2, "train_2, greedy")
+    train(nb3, "full weak FT", strong, "strong_sft", n2, "all of D_weak (baseline)")
+    evaluate(nb3, "full weak FT", strong)
+    if ds != "olympicarena":
+        train(nb3, "strong ceiling", strong, "strong_sft", n2, "train_2 gold (reference only)")
+        evaluate(nb3, "strong ceiling", strong)
+    ns = int(p.stage2.get("n_samples", 10))
+    gen(nb4, "M_plus samples", strong, n2, f"train_2, {ns} samples at T={p.stage2.get('temperature', 1.0)}", n=ns)
+    pairs = int(round(PAIRS.get(ds, PAIRS["gsm8k"]) * n2))
+    for method in p.stage2.get("methods", ["dpo", "orpo"]):
+        train(nb4, method.upper(), strong, method, pairs, f"~{pairs} pairs from M_plus", pref=True)
+        evaluate(nb4, method.upper(), strong)
+    return steps
+
+
+def totals(steps: list[Step]) -> dict[str, Any]:
+    """GPU-hours, wall hours and tokens per notebook and in all (one seed)."""
+    out: dict[str, Any] = {}
+    for s in steps:
+        t = out.setdefault(s.notebook, {"gpu_hours": 0.0, "wall_hours": 0.0, "gen_tokens": 0, "train_tokens": 0,
+                                        "memory_gb": 0.0, "disk_gb": 0.0})
+        t["disk_gb"] += s.disk_gb
+        t["gpu_hours"] += s.gpu_hours or 0.0
+        t["wall_hours"] += s.wall_hours or 0.0
+        t["gen_tokens"] += s.gen_tokens
+        t["train_tokens"] += s.train_tokens
+        t["memory_gb"] = max(t["memory_gb"], s.memory_gb or 0.0)
+    out["total"] = {key: (max if key == "memory_gb" else sum)(v[key] for v in list(out.values()))
+                    for key in ("gpu_hours", "wall_hours", "gen_tokens", "train_tokens", "memory_gb", "disk_gb")}
+    return out
+
+
+def _tok(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
+def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) -> str:
+    """The dry run's text: per notebook, its papermill command and each step with its estimate; then totals."""
+    seeds = list(seeds if seeds is not None else p.seeds)
+    gpus = int(p.compute.get("gpus") or 0)
+    n1, n2, nt = _sizes(p)
+    lines = [f"preset {p.name} ({_rel(str(p.path))}): {p.description.strip()}",
+             f"  dataset {p.dataset['name']}: train_1 {n1}, train_2 {n2}, test {nt}; seeds {seeds}",
+             f"  weak: {p.models.get('weak_model') or p.models.get('weak_base')}"
+             f"{' (given as-is)' if p.models.get('weak_model') else ' (+ SFT on train_1)'}; "
+             f"strong: {p.models['strong_base']}",
+             f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
+             f"subprocess={bool(p.generation.get('subprocess'))}; training: {p.train.get('launcher')}"
+             f" x{p.train.get('num_processes') or 1} {p.train.get('accelerate_config') or ''}".rstrip(),
+             "  hardware assumed: " + (f"{gpus} x {GPU_NAME} ({p.compute.get('gpu_memory_gb') or 80} GB)"
+                                       if gpus else "CPU (toy-world speeds measured on 2 cores)"),
+             "  ESTIMATES from stated assumptions (w2s_lib/costs.py docstring), not measurements.", ""]
+    current = None
+    for s in steps:
+        if s.notebook != current:
+            current = s.notebook
+            lines.append(f"[{s.notebook}]  papermill notebooks/{s.notebook}.ipynb "
+                         f"runs/{p.name}/seed<k>/notebooks/{s.notebook}.ipynb -p preset {p.name} -p seed <k>")
+        what = (f"gen {_tok(s.gen_tokens)} tok (cap {_tok(s.gen_cap)}), prompts {_tok(s.prompt_tokens)}"
+                if s.kind == "generate" else f"train {_tok(s.train_tokens)} tok")
+        mem = f"{s.memory_gb:6.1f} GB/GPU" if s.memory_gb is not None else "      n/a     "
+        hours = (f"{s.gpu_hours:7.2f} GPU-h" if s.gpu_hours is not None else
+                 f"{s.wall_hours * 60:7.1f} min " if s.wall_hours is not None else "      n/a  ")
+        lines.append(f"  {s.name:<38} {_short(s.model)[:34]:<34} rows {s.rows:>6}  {what:<44} {mem} {hours}")
+        lines.append(f"      {s.detail}")
+        if s.command:
+            lines.append(f"      $ {s.command}")
+        for note in s.notes:
+            lines.append(f"      note: {note}")
+    t = totals(steps)
+    lines.append("")
+    lines.append("per seed:")
+    for nb, v in t.items():
+        cost = (f"{v['gpu_hours']:8.1f} GPU-h, {v['wall_hours']:6.2f} h wall on {gpus} GPUs" if gpus
+                else f"{v['wall_hours'] * 60:8.1f} min on the CPU")
+        lines.append(f"  {nb:<22} {cost}; generated {_tok(v['gen_tokens'])} tok, trained "
+                     f"{_tok(v['train_tokens'])} tok; peak {v['memory_gb']:.1f} GB/GPU; models saved {v['disk_gb']:.0f} GB")
+    if gpus:
+        lines.append(f"all {len(seeds)} seed(s): {t['total']['gpu_hours'] * len(seeds):.1f} GPU-hours")
+    return "\n".join(lines)
+
+
+def cost_table(names: list[str]) -> str:
+    """Markdown: GPU-hours per notebook and per seed, peak memory, for each preset (docs/gpu.md)."""
+    head = ("| preset | GPUs | 01 weak | 02 selection | 03 Stage I | 04 Stage II | GPU-h / seed | wall h / seed "
+            "| peak GB/GPU |")
+    lines = [head, "|" + "---|" * 9]
+    for name in names:
+        p = load_preset(name)
+        t = totals(plan(p))
+        g = lambda nb: f"{t.get(nb, {}).get('gpu_hours', 0):.1f}"  # noqa: E731
+        lines.append(f"| {name} | {p.compute.get('gpus')} | {g('01_weak_data')} | {g('02_selection')} | "
+                     f"{g('03_stage1_sft')} | {g('04_stage2_preference')} | {t['total']['gpu_hours']:.1f} | "
+                     f"{t['total']['wall_hours']:.1f} | {t['total']['memory_gb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .presets import list_presets
+
+    names = argv if argv else [n for n in list_presets() if int(load_preset(n).compute.get("gpus") or 0) > 0]
+    print(cost_table(names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

