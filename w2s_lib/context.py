@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import prompts as P
-from .presets import Preset, load_preset
+from .presets import SCHEMA, Preset, load_preset
 from .runstore import RunStore
 
 # Bump when a change in the stage modules must invalidate results already in run stores.
@@ -159,12 +159,14 @@ class RunContext:
 
 def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = "", *, weak_base: str = "",
              strong_base: str = "", weak_model: str = "", sizes: dict | None = None,
-             iterations: int | None = None, methods: Sequence[str] | None = None) -> RunContext:
+             iterations: int | None = None, methods: Sequence[str] | None = None,
+             overrides: dict | None = None) -> RunContext:
     """The run of `preset` and `seed` in `run_dir` (default runs/<preset>/seed<seed>).
 
     Empty-string overrides (the notebooks' parameter defaults) mean "the preset's". `weak_base`,
     `strong_base`, `weak_model` replace the preset's models; `sizes` updates dataset.sizes; `iterations`
-    sets stage1.iterations; `methods` stage2.methods."""
+    sets stage1.iterations; `methods` stage2.methods; `overrides` = {section: {key: value}} updates any
+    preset section (e.g. {"stage2": {"n_samples": 4}}); unknown sections or keys raise."""
     p = copy.deepcopy(preset) if isinstance(preset, Preset) else load_preset(preset)
     for role, value in (("weak_base", weak_base), ("strong_base", strong_base), ("weak_model", weak_model)):
         if value:   # an existing path (relative to the current directory) becomes absolute; else a hub id
@@ -180,6 +182,14 @@ def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = 
         if bad:
             raise ValueError(f"unknown Stage II method(s) {sorted(bad)}; choose from dpo, orpo")
         p.stage2["methods"] = list(methods)
+    for section, values in (overrides or {}).items():
+        target = getattr(p, section, None)
+        if not isinstance(target, dict) or section == "paper":
+            raise ValueError(f"overrides: unknown preset section {section!r}")
+        bad = set(values) - set(SCHEMA[section])
+        if bad:
+            raise ValueError(f"overrides: unknown key(s) {sorted(bad)} in {section!r}")
+        target.update(values)
     root = Path(run_dir) if run_dir else RunStore.for_run(p.name, seed).root
     return RunContext(p, int(seed), root)
 

@@ -155,8 +155,10 @@ def load_predictions(ctx: RunContext, name: str) -> list[dict]:
 def method_order(ctx: RunContext) -> list[tuple[str, str]]:
     order = [("weak_model", "weak floor (weak model)"), ("strong_icl", "strong base, 4 weak demos (ICL)"),
              ("sft_full_weak", "full weak fine-tuning")]
-    for it in range(1, int(ctx.preset.stage1.get("iterations", 2)) + 1):
-        for s in ctx.preset.stage1.get("subsets") or ["weak", "icl", "hybrid"]:
+    last = max([int(ctx.preset.stage1.get("iterations", 2))] +
+               [int(p.name.split("_")[1][4:]) for p in ctx.root.glob("sft_iter*_*") if p.name.split("_")[1][4:].isdigit()])
+    for it in range(1, last + 1):
+        for s in ("weak", "icl", "hybrid"):
             order.append((f"sft_iter{it}_{s}", f"Stage I iter {it}, {s} set"))
     order += [("dpo", "Stage II DPO (from M_plus)"), ("orpo", "Stage II ORPO (from M_plus)"),
               ("sft_ceiling", "strong ceiling (train_2 gold; reference only)")]

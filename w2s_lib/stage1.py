@@ -6,7 +6,8 @@
     select(ctx, 2, *answer_stages(1))         # (w2s_lib.selection) stage selection_iter2
     train_iteration(ctx, 2)                   # sft_iter2_*, again from the strong *base*
     run_stage1(ctx)                           # all of the above for stage1.iterations
-    m_plus_stage(ctx), m_plus_path(ctx)       # M_plus = the last iteration's `stage1.m_plus` (hybrid) model
+    declare_m_plus(ctx)                       # stage m_plus: M_plus = the last iteration's `stage1.m_plus` model
+    m_plus_path(ctx)                          #   (the paper: hybrid), where Stage II starts
     train_full_weak(ctx)                      # baseline: strong base SFT on all of D_weak
     train_ceiling(ctx)                        # REFERENCE: strong base SFT on train_2 gold (opens the door)
 
@@ -27,6 +28,7 @@ from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, gold_target, 
 
 FULL_WEAK = "sft_full_weak"
 CEILING = "sft_ceiling"
+M_PLUS = "m_plus"
 HINT_03 = "run notebooks/03_stage1_sft.ipynb first (it trains the Stage I models and M_plus)"
 
 
@@ -103,7 +105,8 @@ def iteration_answers(ctx: RunContext, iteration: int, *, verbose: bool = True) 
 
 
 def run_stage1(ctx: RunContext, *, verbose: bool = True) -> dict[int, dict[str, Stage]]:
-    """Every Stage I iteration (stage1.iterations): train on selection k, answer, select k + 1, ..."""
+    """Every Stage I iteration (stage1.iterations): train on selection k, answer, select k + 1, ...; then
+    declare M_plus (stage m_plus)."""
     n = int(ctx.preset.stage1["iterations"])
     models = {}
     for it in range(1, n + 1):
@@ -111,6 +114,7 @@ def run_stage1(ctx: RunContext, *, verbose: bool = True) -> dict[int, dict[str, 
             iteration_answers(ctx, it - 1, verbose=verbose)
             select(ctx, it, *answer_stages(it - 1), verbose=verbose)
         models[it] = train_iteration(ctx, it, verbose=verbose)
+    declare_m_plus(ctx)
     return models
 
 
@@ -119,8 +123,19 @@ def m_plus_stage(ctx: RunContext) -> str:
     return sft_stage(int(ctx.preset.stage1["iterations"]), ctx.preset.stage1["m_plus"])
 
 
+def declare_m_plus(ctx: RunContext) -> Stage:
+    """Stage `m_plus`: which Stage I model is M_plus (Stage II starts from it). A stage of its own so that
+    04 finds M_plus whatever `iterations` 03 was run with."""
+    name = m_plus_stage(ctx)
+    st = ctx.store.stage(M_PLUS, {"version": STAGE_VERSION, "stage": name}, deps={name: HINT_03})
+    if not st.done:
+        st.commit({"stage": name, "model": ctx.model_of(name, hint=HINT_03)})
+    return st
+
+
 def m_plus_path(ctx: RunContext) -> str:
-    return ctx.model_of(m_plus_stage(ctx), hint=HINT_03)
+    """The M_plus model declared by 03."""
+    return ctx.model_of(M_PLUS, hint=HINT_03)
 
 
 def train_full_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:

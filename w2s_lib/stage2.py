@@ -27,7 +27,7 @@ from .jsonl import read_jsonl, write_json, write_jsonl
 from .pairs import PairStats, build_pairs, pairs_for_question, vote
 from .records import load_split, reference_gold
 from .runstore import Stage
-from .stage1 import HINT_03, m_plus_path, m_plus_stage
+from .stage1 import HINT_03, M_PLUS, m_plus_path
 from .weak import D_WEAK, HINT_01, load_d_weak
 
 SAMPLES = "samples"
@@ -41,10 +41,10 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `samples`: M_plus answers every train_2 question `stage2.n_samples` times at
     `stage2.temperature` (zero-shot prompt), in resumable shards. Rows {id, position, samples, preds}."""
     s2 = ctx.preset.stage2
-    mp = m_plus_stage(ctx)
+    mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "n": int(s2["n_samples"]), "temperature": s2["temperature"],
               "top_p": s2["top_p"], "generation": ctx.generation_config(), "seed": ctx.seed}
-    st = ctx.store.stage(SAMPLES, config, deps={"data": HINT_01, mp: HINT_03})
+    st = ctx.store.stage(SAMPLES, config, deps={"data": HINT_01, M_PLUS: HINT_03})
     if st.done:
         if verbose:
             print(f"samples: done ({st.dir})")
@@ -180,9 +180,9 @@ def train_preference(ctx: RunContext, method: str, *, verbose: bool = True) -> S
     """Stage `dpo` or `orpo`: M_plus trained on the pairs with the preset's recipe for that method."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    mp = m_plus_stage(ctx)
+    mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "train": ctx.train_config(method)}
-    st = ctx.store.stage(method, config, deps={PAIRS: HINT_04, mp: HINT_03})
+    st = ctx.store.stage(method, config, deps={PAIRS: HINT_04, M_PLUS: HINT_03})
     if st.done:
         if verbose:
             print(f"{method}: done ({st.dir})")
