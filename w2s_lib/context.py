@@ -28,6 +28,8 @@ from .runstore import RunStore
 STAGE_VERSION = 1
 
 JUDGES = ("grading", "olympic")
+# OlympicArena prompts start with this line; a model that goes on past its answer starts a new exercise with it.
+OLYMPIC_STOP = ("\nYou are participating in an international", "\n\nQuestion: ")
 
 
 @dataclass
@@ -88,8 +90,12 @@ class RunContext:
     # ---- generation ----------------------------------------------------------------------------------
     @property
     def stop(self) -> list[str]:
+        """generation.stop, else the default of the prompt format: `P.STOP` ("\\n\\n" ends a few-shot block), or
+        for OlympicArena, whose responses contain blank lines, the start of a new exercise block."""
         s = self.preset.generation.get("stop")
-        return list(P.STOP if s is None else s)
+        if s is None:
+            s = OLYMPIC_STOP if self.judge == "olympic" else P.STOP
+        return list(s)
 
     def max_new_tokens(self, purpose: str = "train") -> int:
         """Token budget: eval.max_new_tokens for purpose 'eval' when set, else generation.max_new_tokens."""
@@ -108,7 +114,7 @@ class RunContext:
                  progress: bool = True) -> list[list[str]]:
         """`w2s_lib.generation.generate` with the preset's backend, budget, stops and threads; responses
         come back cleaned (leading space of the format and trailing whitespace removed)."""
-        from .generation import generate
+        from .scale import generate        # generation.generate, data-parallel over GPUs when that pays
         g = self.preset.generation
         kw: dict[str, Any] = dict(g.get("engine") or {})
         threads = self.preset.compute.get("threads")
@@ -138,7 +144,7 @@ class RunContext:
         data" has a clear meaning (no update). SFT with no rows is an error: a Stage I set that kept no
         question means the weak and strong answers never agreed, and a model "trained" on it would be the base
         model in disguise (its answers would then agree with themselves in the next iteration)."""
-        from .training import train
+        from .scale import train           # training.train, with unsloth only where it can run
         if not rows:
             if kind == "sft":
                 raise ValueError(f"{job}: no training rows; nothing to fine-tune {base} on")
