@@ -122,3 +122,29 @@ def gold_openings(run_dir: Path) -> list[tuple[str, str, bool]]:
 
 def dump(obj) -> str:
     return json.dumps(obj, indent=1, ensure_ascii=False)[:2000]
+
+
+OLYMPIC_HUB = Path(__file__).parent / "fixtures" / "data" / "hub" / "OlympicArena"
+
+
+def olympic_run(tmp_path: Path, monkeypatch, **preset):
+    """A prepared OlympicArena-shaped run from the hub-layout fixture (train_2 = 10 HF test rows, no train_1),
+    with a made-up given weak model (nothing here loads it)."""
+    import datasets
+    import yaml
+
+    from w2s_lib.context import open_run
+    from w2s_lib.prepare import prepare
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")   # not ~/.cache
+    p = tmp_path / "olympic.yaml"
+    p.write_text(yaml.safe_dump({"extends": "smoke", "models": {"weak_model": "given/weak-model"},
+                                 "eval": {"judge": "olympic"}, **preset,
+                                 "dataset": {"name": "olympicarena", "source": str(OLYMPIC_HUB), "sizes": {}}}))
+    ctx = open_run(p, 0, tmp_path / "run")
+    prepare(ctx, verbose=False)
+    return ctx
+
+
+def olympic_response(answer: str) -> str:
+    """An OlympicArena-style response ending with the boxed answer ('' = an empty response, no answer)."""
+    return f"Reasoning.\nThe final answer is $\\boxed{{{answer}}}$" if answer else ""

@@ -161,3 +161,38 @@ def test_few_shot_prompt_puts_weak_demos_before_the_question(run):
     assert blocks[0] == zero_shot(q2[ids[0]].question) + " A0\n#### 1"
     assert blocks[1] == zero_shot(q2[ids[1]].question) + " A1\n#### 2"
     assert blocks[2] == zero_shot(q2[ids[5]].question)
+
+
+# ---- OlympicArena: agreement by answer type ---------------------------------------------------------------------
+OLYMPIC_CASES = {  # id: (weak answer, ICL answer, expected reason)
+    "Math_55": ("0.5", "\\frac{1}{2}", None),            # NV: equal values
+    "Math_3121": ("True", "true", None),                 # TF: case-insensitive
+    "Math_609": ("(1, 2)", "(2, 1)", DISAGREE),          # TUP: ordered
+    "Physics_13": ("A", "(A)", None),                    # SC: the option letter, however written
+    "Physics_268": ("A, C", "CA", None),                 # MC: order-free
+    "Physics_821": ("x+y=1", "2x+2y=2", None),           # EQ: the same equation
+    "Chemistry_238": ("A", "AB", DISAGREE),
+    "Biology_1034": ("", "B", WEAK_NO_ANSWER),
+    "Geography_fixture_1": ("B", "C", DISAGREE),
+    "Astronomy_fixture_1": ("D", "", ICL_NO_ANSWER),
+}
+
+
+def test_olympic_selection_agrees_by_answer_type(tmp_path, monkeypatch):
+    from stage_helpers import olympic_response, olympic_run
+    ctx = olympic_run(tmp_path, monkeypatch)
+    q2 = load_split(ctx.root, "train_2")
+    assert [q.id for q in q2] == list(OLYMPIC_CASES)
+    sides = []
+    for side in (0, 1):
+        rows = []
+        for i, q in enumerate(q2):
+            resp = olympic_response(OLYMPIC_CASES[q.id][side])
+            rows.append({"id": q.id, "position": i, "prompt": ctx.prompt(q), "response": resp,
+                         "pred": ctx.pred(resp, q)})
+        sides.append(hand_answers(ctx, f"side{side}", rows).name)
+    st = select(ctx, 1, *sides, verbose=False)
+    assert [d["reason"] for d in load_decisions(ctx, 1)] == [c[2] for c in OLYMPIC_CASES.values()]
+    lf = read_llama_factory(st.dir / "llama_factory" / "train_olympicarena_iter1_weak.json")
+    assert [r["id"] for r in lf] == [k for k, c in OLYMPIC_CASES.items() if c[2] is None]   # record ids, as released
+    assert all(r["content"].endswith("\n\nAnswer:") for r in lf)

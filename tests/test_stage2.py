@@ -165,3 +165,47 @@ def test_pair_analysis_opens_the_door_for_analysis_only(run):
     assert qa["all"]["pairs"] == len(stage2.load_pairs(run))
     assert 0.0 <= qa["all"]["chosen_correct"] <= 1.0
     assert ("analysis", "pair_analysis", True) in gold_openings(run.root)
+
+
+# ---- OlympicArena: the vote uses the per-answer-type agreement ----------------------------------------------------
+def test_olympic_votes_and_up_to_three_pairs(tmp_path, monkeypatch):
+    from stage_helpers import olympic_response, olympic_run
+    ctx = olympic_run(tmp_path, monkeypatch, stage2={"n_samples": N, "max_pairs_per_question": 3}, stage1={"iterations": 1})
+    q2 = load_split(ctx.root, "train_2")
+    cases = {  # id: (weak answer, sample answers, expected (branch or skip reason), pairs)
+        "Math_55": ("0.5", ["1/2", "\\frac12", "0.5", "0.50", "3"], WEAK_CHOSEN, 1),
+        "Physics_13": ("A", ["(A)", "A", "\\text{A}", "B", "C"], WEAK_CHOSEN, 2),
+        "Math_3121": ("False", ["True", "true", "True", "TRUE", "True"], WEAK_REJECTED, 3),
+    }
+    other = ["1", "2", "3", "4", "5"]                                # every other question: 0.2, skipped
+    hand_answers(ctx, D_WEAK, [{"id": q.id, "position": i, "prompt": ctx.prompt(q),
+                                "response": olympic_response(cases.get(q.id, ("9",))[0]),
+                                "pred": ctx.pred(olympic_response(cases.get(q.id, ("9",))[0]), q)}
+                               for i, q in enumerate(q2)])
+    mp = ctx.store.stage("sft_iter1_hybrid", {"hand": True})
+    mp.commit({"model": "given/m-plus", "trained": False})
+    stage1.declare_m_plus(ctx)
+    st = ctx.store.stage(stage2.SAMPLES, {"hand": True}, deps=["data", stage1.M_PLUS])
+    by_id = {q.id: q for q in q2}
+
+    def fill(batch):
+        out = []
+        for it in batch:
+            answers = cases[it["id"]][1] if it["id"] in cases else other
+            texts = [olympic_response(a) + f"\n(sample {j})" for j, a in enumerate(answers)]
+            out.append({**it, "samples": texts, "preds": [ctx.pred(t, by_id[it["id"]]) for t in texts]})
+        return out
+    st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(q2)], stage2.SAMPLE_SHARD, fill)
+    st.commit({})
+    pr = stage2.make_pairs(ctx, verbose=False)
+    votes = {v["id"]: v for v in stage2.load_votes(ctx)}
+    pairs = stage2.load_pairs(ctx)
+    for qid, (_, _, outcome, n_pairs) in cases.items():
+        assert votes[qid]["branch"] == outcome and votes[qid]["pairs"] == n_pairs, qid
+        assert sum(p["id"] == qid for p in pairs) == n_pairs
+    assert all(votes[q.id]["reason"] == LOW_CONFIDENCE for q in q2 if q.id not in cases)
+    assert pr.metrics["pairs"] == 6 and pr.metrics["weak_chosen"] == 3 and pr.metrics["weak_rejected"] == 3
+    chosen_tf = [p["chosen"] for p in pairs if p["id"] == "Math_3121"]
+    assert len(set(chosen_tf)) == 3                                 # three different majority texts
+    lf = read_llama_factory(pr.dir / "llama_factory" / "train_olympicarena_m_plus_paired.json")
+    assert {r["id"] for r in lf} == set(cases)                         # record ids, as the release

@@ -56,8 +56,8 @@ class RunContext:
         return self.preset.model(role)
 
     def model_of(self, stage: str, hint: str | None = None) -> str:
-        """The model a committed stage produced: `<stage>/model/`, or the model it passed through unchanged
-        (metrics `model`: a given weak supervisor, or a base kept as is because its training set was empty)."""
+        """The model a committed stage produced: `<stage>/model/`, or the model its metrics name (`model`): a
+        given weak supervisor, the `m_plus` pointer, or M_plus kept as is by a preference stage with no pairs."""
         st = self.store.require(stage, hint=hint)
         if (st.dir / "model").is_dir():
             return str(st.dir / "model")

@@ -210,11 +210,12 @@ def load_decisions(ctx: RunContext, iteration: int) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------
 # analysis only (opens train_2 gold through the logged door)
 # ---------------------------------------------------------------------------------------------------
-def kept_accuracy(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK,
-                  icl_stage: str = D_ICL) -> dict:
-    """ANALYSIS ONLY. Accuracy against train_2 gold of: every weak answer, every ICL answer, and the weak and
-    ICL answers of the kept questions. Opens the sealed gold with purpose='analysis' (logged); the method
-    never uses these numbers."""
+def kept_accuracy(ctx: RunContext, iteration: int = 1) -> dict:
+    """ANALYSIS ONLY. Accuracy against train_2 gold of: every weak-side answer, every ICL-side answer, and the
+    weak and ICL answers of the kept questions of `iteration`. Opens the sealed gold with purpose='analysis'
+    (logged); the method never uses these numbers."""
+    cfg = ctx.store.require(selection_stage(iteration), hint=HINT_02).config
+    weak_stage, icl_stage = cfg["weak_side"], cfg["icl_side"]
     gold = {r.id: r for r in reference_gold(ctx.root, purpose="analysis",
                                             note=f"selection_iter{iteration}: accuracy of the kept data")}
     weak_rows = load_answers(ctx, weak_stage, HINT_02)
