@@ -474,10 +474,8 @@ def selection_quality(res: Collected) -> list[dict]:
         store = RunStore(r.root)
         it = 1
         while store.has(selection_stage(it)):
-            st = store.require(selection_stage(it))
-            ctx = open_run(res.preset, r.seed, r.root)
-            a = kept_accuracy(ctx, it, st.config["weak_side"], st.config["icl_side"])
-            m = st.metrics
+            m = store.require(selection_stage(it)).metrics
+            a = kept_accuracy(open_run(res.preset, r.seed, r.root), it)   # its sides come from the stage config
             out.append({"seed": r.seed, "iteration": it, "questions": m["questions"], "kept": m["kept"],
                         "kept_share": m["kept_share"], **{k: a[k] for k in ("weak_all", "icl_all", "weak_kept",
                                                                              "icl_kept", "weak_dropped")}})
