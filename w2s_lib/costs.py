@@ -195,10 +195,12 @@ class _Estimator:
     def generate(self, step: Step, model: str, prompt_tokens: int, seqs: int, mean_new: int, max_new: int) -> None:
         spec = model_spec(model)
         step.prompt_tokens, step.gen_tokens, step.gen_cap = prompt_tokens, seqs * mean_new, seqs * max_new
-        if spec is None:
+        if spec is None and self.gpus == 0:
+            step.notes.append(f"{model}: no config.json yet; assumed the toy strong model's size")
+        elif spec is None:
             step.notes.append("model shape unknown: no memory or time estimate")
             return
-        P = spec.params
+        P = spec.params if spec else CPU_REF_PARAMS
         if self.gpus == 0:
             seconds = step.gen_tokens / (CPU_GEN_TPS * CPU_REF_PARAMS / max(P, CPU_REF_PARAMS))
             step.wall_hours = seconds / 3600
@@ -223,7 +225,8 @@ class _Estimator:
         load = LOAD_SECONDS + weights / READ_BYTES_PER_S
         step.gpu_hours = (flops / GPU_PEAK_FLOPS + load * self.gpus) / 3600
         step.wall_hours = step.gpu_hours / self.gpus
-        step.detail += f"; vLLM {'data parallel, 1 engine per GPU' if fits else f'tensor parallel {tp}'}"
+        step.detail += ("; vLLM on 1 GPU" if self.gpus == 1 else "; vLLM data parallel, 1 engine per GPU" if fits
+                        else f"; vLLM tensor parallel {tp}")
 
     # -- training ------------------------------------------------------------------------------------------
     def train(self, step: Step, model: str, job: str, rows: int, row_tokens: int, pref: bool) -> None:
@@ -245,16 +248,18 @@ class _Estimator:
                             f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
         else:
             step.command = f"in-process: w2s_lib.training.train(recipe={_rel(r['path'])})"
-        if spec is None:
+        if spec is None and self.gpus == 0:
+            step.notes.append(f"{model}: no config.json yet; assumed the toy strong model's size")
+        elif spec is None:
             step.notes.append("model shape unknown: no memory or time estimate")
             return
-        P = spec.params
-        step.disk_gb = (2 * P if not (lora and r["save"] == "adapter") else
-                        16 * spec.lora_params(int(lora.get("r", 8)), tuple(lora.get("target_modules") or ()))) / GIB
+        P = spec.params if spec else int(CPU_REF_PARAMS)
         if self.gpus == 0:
             step.disk_gb = 4 * P / GIB   # float32 on the CPU
             step.wall_hours = step.train_tokens / (CPU_TRAIN_TPS * CPU_REF_PARAMS / max(P, CPU_REF_PARAMS)) / 3600
             return
+        step.disk_gb = (2 * P if not (lora and r["save"] == "adapter") else
+                        16 * spec.lora_params(int(lora.get("r", 8)), tuple(lora.get("target_modules") or ()))) / GIB
         shard = self.procs if self.sharded else 1
         if lora:
             targets = tuple(lora.get("target_modules") or ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
@@ -392,7 +397,8 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
              f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
              f"subprocess={bool(p.generation.get('subprocess'))}; training: {p.train.get('launcher')}"
              f" x{p.train.get('num_processes') or 1} {p.train.get('accelerate_config') or ''}".rstrip(),
-             "  hardware assumed: " + (f"{gpus} x {GPU_NAME} ({p.compute.get('gpu_memory_gb') or 80} GB)"
+             "  hardware assumed: " + (f"{gpus} GPU(s) of {p.compute.get('gpu_memory_gb') or 80} GB at {GPU_NAME} "
+                                       f"speed ({GPU_PEAK_FLOPS / 1e12:.0f} bf16 TFLOP/s)"
                                        if gpus else "CPU (toy-world speeds measured on 2 cores)"),
              "  ESTIMATES from stated assumptions (w2s_lib/costs.py docstring), not measurements.", ""]
     current = None
@@ -416,10 +422,12 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
     lines.append("")
     lines.append("per seed:")
     for nb, v in t.items():
-        cost = (f"{v['gpu_hours']:8.1f} GPU-h, {v['wall_hours']:6.2f} h wall on {gpus} GPUs" if gpus
-                else f"{v['wall_hours'] * 60:8.1f} min on the CPU")
-        lines.append(f"  {nb:<22} {cost}; generated {_tok(v['gen_tokens'])} tok, trained "
-                     f"{_tok(v['train_tokens'])} tok; peak {v['memory_gb']:.1f} GB/GPU; models saved {v['disk_gb']:.0f} GB")
+        tokens = f"generated {_tok(v['gen_tokens'])} tok, trained {_tok(v['train_tokens'])} tok"
+        if gpus:
+            lines.append(f"  {nb:<22} {v['gpu_hours']:8.1f} GPU-h, {v['wall_hours']:6.2f} h wall on {gpus} GPU(s); "
+                         f"{tokens}; peak {v['memory_gb']:.1f} GB/GPU; models saved {v['disk_gb']:.0f} GB")
+        else:
+            lines.append(f"  {nb:<22} {v['wall_hours'] * 60:8.1f} min on one CPU core; {tokens}")
     if gpus:
         lines.append(f"all {len(seeds)} seed(s): {t['total']['gpu_hours'] * len(seeds):.1f} GPU-hours")
     return "\n".join(lines)
