@@ -248,9 +248,11 @@ def test_unfinished_and_foreign_dirs_are_not_collected(tmp_path):
     (root / "notebooks").mkdir()                                 # the pipeline's executed notebooks
     (tmp_path / "smoke" / "notebooks").mkdir()
     (tmp_path / "smoke" / "seedling").mkdir()
+    (tmp_path / "smoke" / "seed3" / "eval_weak_model.partial").mkdir(parents=True)   # a seed still running
     res = A.collect("smoke", tmp_path)
     assert res.seeds == [0] and res.keys() == ["weak", "strong_ceiling"]
     assert res.summary["stage2_dpo"] is None
+    assert res.skipped_seeds == [3] and res.summary["skipped_seeds"] == [3]      # left out, and said so
 
 
 # ---- selection quality: the analysis door, on a real (toy) data stage ------------------------------------------

@@ -183,6 +183,7 @@ class Collected:
     preset: Preset
     preset_dir: Path
     runs: list[SeedRun]
+    skipped_seeds: list[int] = field(default_factory=list)    # seed dirs with no evaluated model
 
     @property
     def seeds(self) -> list[int]:
@@ -242,11 +243,13 @@ def collect(preset: str | Preset, runs_dir: str | Path = "", seeds: Sequence[int
                                     f"run `python -m w2s_lib.pipeline --preset {p.name} --seeds {' '.join(map(str, missing))}`")
         found = {s: found[s] for s in seeds}
     runs = [_read_run(s, d, str(p.stage1.get("m_plus") or "hybrid")) for s, d in sorted(found.items())]
-    runs = [r for r in runs if r.metrics or r.olympic] or runs
-    if not runs or not any(r.metrics for r in runs):
+    if not any(r.metrics for r in runs):
         raise FileNotFoundError(f"{preset_dir}: no evaluated run (no seed*/eval_*/ stage); run "
                                 f"`python -m w2s_lib.pipeline --preset {p.name}` (notebooks 01-05) first")
-    return Collected(p, preset_dir, runs)
+    empty = [r.seed for r in runs if not r.metrics]
+    if empty:   # a seed dir whose run has not evaluated anything yet: said, and listed in results.json
+        print(f"note: seed(s) {empty} in {preset_dir} have no evaluated model yet; they are left out")
+    return Collected(p, preset_dir, [r for r in runs if r.metrics], skipped_seeds=empty)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -262,6 +265,7 @@ def summarize(res: Collected) -> dict:
     weak, ceil = acc["weak"], acc["strong_ceiling"]
     out: dict[str, Any] = {
         "preset": res.preset.name, "dataset": res.preset.dataset["name"], "seeds": res.seeds,
+        "skipped_seeds": res.skipped_seeds,
         "metric": "greedy test accuracy, a fraction in [0, 1], mean over seeds",
         "n_test": {str(r.seed): r.metrics.get("weak", next(iter(r.metrics.values()), {})).get("n") for r in res.runs},
         "m_plus_stage": {str(r.seed): r.m_plus for r in res.runs}, "m_plus_subset": res.m_plus_subset,
@@ -533,7 +537,7 @@ def paper_comparison(res: Collected, path: str | Path = PAPER_RESULTS) -> dict:
                 "note": (f"Preset `{res.preset.name}` mirrors no experiment of the paper (no `paper:` key): "
                          + ("the toy world is an analog of the paper's setting, with tiny models on synthetic "
                             "arithmetic, and its numbers have no paper counterpart." if res.preset.dataset["name"] == "toy"
-                            else "there is nothing to compare with."))}
+                            else "its models or sizes differ from the paper's, so there is nothing to compare with."))}
     data = paper_results(path)
     s = res.summary
     ours_by_stage: dict[str, str] = {}
@@ -698,7 +702,9 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
     n_test = sorted({v for v in s["n_test"].values() if v})
     L = [f"# Results: preset `{p.name}`", "",
          " ".join(str(p.description).split()), "",
-         f"Seeds: {', '.join(map(str, res.seeds))} (runs under `{res.preset_dir}/seed*/`). Test set: "
+         f"Seeds: {', '.join(map(str, res.seeds))} (runs under `{res.preset_dir}/seed*/`"
+         + (f"; seed dirs {res.skipped_seeds} have no evaluated model yet and are left out" if res.skipped_seeds else "")
+         + "). Test set: "
          f"{' / '.join(map(str, n_test)) or '?'} questions ({p.dataset['name']}). M_plus per seed: "
          + ", ".join(f"seed {k}: `{v}`" for k, v in s["m_plus_stage"].items()) + ".", ""]
     cmp = paper_comparison(res)
