@@ -17,7 +17,7 @@ import pytest
 from w2s_lib.paths import REPO_ROOT
 from w2s_lib.pipeline import find_notebooks, main, select
 
-PARAMS = 'preset = "toy"\nseed = 0\nrun_dir = ""\n'
+PARAMS = 'preset = "toy"\nseed = 0\nrun_dir = ""\ntag = ""\n'
 
 # 01: one run-store stage that records, per seed, how often it was computed (so a test can see a skip).
 NB01 = """
@@ -185,6 +185,18 @@ def test_jobs_failure_in_one_seed_fails_the_run_without_report(series, tmp_path)
     assert "seed(s) [1] failed" in proc.stderr and "missing_key" in proc.stderr
     assert (runs / "smoke" / "seed0" / "second").is_dir()      # the other seed finished
     assert not (runs / "smoke" / "report.md").exists()
+
+
+def test_extra_parameters_reach_the_notebooks_that_declare_them(series, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    args = ["--preset", "smoke", "--seeds", "0", "--until", "01", "--notebooks-dir", str(series), "--runs-dir",
+            str(runs)]
+    assert main(args + ["-p", "tag=[a, 2]"]) == 0
+    executed = nbformat.read(str(runs / "smoke" / "seed0" / "notebooks" / "01_first.ipynb"), as_version=4)
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'tag = ["a", 2]' in injected.source
+    assert main(args + ["-p", "tga=1"]) == 2
+    assert "no notebook of this run declares parameter(s) ['tga']" in capsys.readouterr().err
 
 
 def test_list_presets_and_bad_preset(capsys):

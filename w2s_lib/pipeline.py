@@ -4,6 +4,7 @@
     python -m w2s_lib.pipeline --preset paper-gsm8k-llama2-7b --from 02 --until 04
     python -m w2s_lib.pipeline --preset paper-math-llama2-7b --dry-run         # stages, sizes, memory, GPU-hours
     python -m w2s_lib.pipeline --list-presets
+    python -m w2s_lib.pipeline --preset smoke -p strong_base=/tmp/my_model        # a notebook parameter
 
 Per seed, the per-seed notebooks (01 .. 05) run in order with the parameters `preset`, `seed` and `run_dir`
 (only those the notebook's `parameters` cell declares). Each executed notebook and its log (the cells' stdout and
@@ -145,21 +146,23 @@ def seed_run_dir(runs_dir: Path, preset: str, seed: int) -> Path:
     return runs_dir / preset / f"seed{seed}"
 
 
-def run_seed(preset: str, seed: int, notebooks: Sequence[Notebook], runs_dir: Path) -> float:
+def run_seed(preset: str, seed: int, notebooks: Sequence[Notebook], runs_dir: Path,
+             extra: dict | None = None) -> float:
     """Run the per-seed notebooks of one seed in order; raises NotebookFailed at the first failure."""
     run_dir = seed_run_dir(runs_dir, preset, seed)
     total = 0.0
     for nb in notebooks:
-        total += run_notebook(nb, run_dir / "notebooks", {"preset": preset, "seed": seed, "run_dir": str(run_dir)},
-                              label=f"[{preset} seed {seed}] ")
+        params = {**(extra or {}), "preset": preset, "seed": seed, "run_dir": str(run_dir)}
+        total += run_notebook(nb, run_dir / "notebooks", params, label=f"[{preset} seed {seed}] ")
     return total
 
 
-def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int]) -> Path:
+def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int], extra: dict | None = None) -> Path:
     """Run the results notebook once for the preset; returns runs/<preset>/report.md (which it must write)."""
     preset_dir = runs_dir / preset
-    run_notebook(nb, preset_dir / "notebooks", {"preset": preset, "seeds": list(seeds), "run_dir": str(preset_dir),
-                                                "runs_dir": str(runs_dir)}, label=f"[{preset}] ")
+    params = {**(extra or {}), "preset": preset, "seeds": list(seeds), "run_dir": str(preset_dir),
+              "runs_dir": str(runs_dir)}
+    run_notebook(nb, preset_dir / "notebooks", params, label=f"[{preset}] ")
     return preset_dir / "report.md"
 
 
@@ -193,6 +196,8 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
                 cmd += ["--from", args.start]
             if args.until:
                 cmd += ["--until", args.until]
+            for item in args.param:
+                cmd += ["-p", item]
             env = dict(os.environ)
             env.setdefault("OMP_NUM_THREADS", str(threads))
             if slices[slot] is not None:
@@ -251,6 +256,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--report", action="store_true", help="run the results notebook (06) even outside "
                     "--from/--until, and check that it wrote runs/<preset>/report.md")
     ap.add_argument("--no-report", action="store_true", help="never run the results notebook (06)")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra notebook parameter (YAML value: 3, true, [dpo], a path), given to every notebook "
+                    "that declares it, e.g. -p strong_base=/models/my-7b")
     ap.add_argument("--dry-run", action="store_true", help="print stages, sizes, memory and GPU-hours; run nothing")
     ap.add_argument("--list-presets", action="store_true", help="list the presets with their descriptions")
     ap.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR, help=argparse.SUPPRESS)
@@ -261,6 +269,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ap.error("--preset is required (see --list-presets)")
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
+    args.params = {}
+    for item in args.param:
+        name, eq, value = item.partition("=")
+        if not eq or not name.isidentifier() or name in ("preset", "seed", "run_dir", "runs_dir", "seeds"):
+            ap.error(f"-p takes NAME=VALUE with a notebook parameter other than preset/seed/run_dir: {item!r}")
+        import yaml
+
+        args.params[name] = yaml.safe_load(value) if value else ""
     return args
 
 
@@ -293,6 +309,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)
         return 2
 
+    if args.params:
+        used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
+        declared = set().union(*(declared_parameters(nb.path) for nb in used))
+        unknown = sorted(set(args.params) - declared)
+        if unknown:
+            print(f"error: no notebook of this run declares parameter(s) {unknown}", file=sys.stderr)
+            return 2
+
     runs_dir = (args.runs_dir or RUNS_DIR).resolve()
     # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see the same.
     os.environ["W2S_RUNS"] = str(runs_dir)
@@ -304,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif per_seed:
         for seed in seeds:
             try:
-                run_seed(name, seed, per_seed, runs_dir)
+                run_seed(name, seed, per_seed, runs_dir, args.params)
             except NotebookFailed as e:
                 print(f"\nFAILED: preset {name}, seed {seed}\n{e}", file=sys.stderr, flush=True)
                 failed = [seed]
@@ -316,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run_report_nb:
         assert report_nb is not None
         try:
-            report = run_report(name, report_nb, runs_dir, seeds)
+            report = run_report(name, report_nb, runs_dir, seeds, args.params)
         except NotebookFailed as e:
             print(f"\nFAILED: preset {name}, results notebook\n{e}", file=sys.stderr, flush=True)
             return 1
