@@ -352,7 +352,8 @@ def orderings(res: Collected, comparisons: Sequence[tuple[str, str, str]] = COMP
     """For each comparison (a, b, claim) both sides of which some seed evaluated: per-seed differences
     acc(a) - acc(b), how many seeds have a > b / a = b / a < b, the pooled per-question discordant counts
     (a right and b wrong vs the reverse, over the seeds' test sets) with a two-sided sign-test p-value, and a
-    verdict: 'holds in every seed', 'reversed in every seed' or 'mixed'."""
+    verdict: 'holds in every seed', 'reversed in every seed', 'no difference in any seed', 'holds or ties',
+    'reversed or ties' or 'mixed' (a > b in some seeds and a < b in others)."""
     out = []
     for a, b, claim in comparisons:
         seeds = [r for r in res.runs if a in r.metrics and b in r.metrics and r.stages[a] != r.stages[b]]
@@ -370,7 +371,8 @@ def orderings(res: Collected, comparisons: Sequence[tuple[str, str, str]] = COMP
                 b_only += pb[qid] and not pa[qid]
         n = len(seeds)
         verdict = ("holds in every seed" if win == n else "reversed in every seed" if loss == n else
-                   "no difference in any seed" if tie == n else "mixed")
+                   "no difference in any seed" if tie == n else "holds or ties" if loss == 0 else
+                   "reversed or ties" if win == 0 else "mixed")
         out.append({"a": a, "b": b, "claim": claim, "seeds": n, "a>b": win, "a=b": tie, "a<b": loss,
                     "mean_diff": statistics.fmean(diffs.values()), "per_seed_diff": {str(k): v for k, v in diffs.items()},
                     "a_right_b_wrong": a_only, "b_right_a_wrong": b_only, "sign_test_p": sign_test_p(a_only, b_only),
@@ -396,8 +398,12 @@ def reading(res: Collected, ords: list[dict] | None = None) -> list[str]:
             head = "**Reversed** in every seed"
         elif o["verdict"] == "no difference in any seed":
             head = "**No difference** in any seed"
+        elif o["verdict"] == "holds or ties":
+            head = "**Holds or ties** (never reversed)"
+        elif o["verdict"] == "reversed or ties":
+            head = "**Reversed or ties** (never holds)"
         else:
-            head = "**Does not hold consistently**"
+            head = "**Mixed**: goes both ways across seeds"
         weak_ev = " Within noise (p > 0.05)." if o["sign_test_p"] > 0.05 and o["verdict"] != "no difference in any seed" else ""
         lines.append(f"{o['claim']} (`{o['a']}` vs `{o['b']}`): {head}; {tally}mean difference "
                      f"{o['mean_diff']:+.3f}; {noise}.{weak_ev}")
