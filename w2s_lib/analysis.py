@@ -794,9 +794,10 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
                                v["no_answer"], *[v["answer_type"].get(t) for t in types]] for v in oly.values()]),
               "", "Columns after `no answer`: mean accuracy per answer type.", ""]
         if p.dataset["name"] == "toy":
-            L += ["The toy models were trained on `count` problems in the `Question:/Answer:` format; this set "
-                  "wraps toy problems of six families in OlympicArena's prompt and answer types. What they "
-                  "answer here measures format and family transfer of tiny models, nothing about OlympicArena.", ""]
+            L += ["The method fine-tunes the toy models on `count` problems only, in the `Question:/Answer:` "
+                  "format; this set wraps toy problems of six families in OlympicArena's prompt and answer types. "
+                  "What they answer here measures format and family transfer of tiny models, nothing about "
+                  "OlympicArena.", ""]
     # ---- paper
     L += ["## The paper's numbers", ""]
     if cmp["matched"]:

@@ -18,10 +18,11 @@ Which set, by the preset's dataset (one code path; only the source of the record
 - `gsm8k` / `math`: the real OlympicArena val split (`data.load_olympicarena`, GAIR/OlympicArena or a local
   copy), with the paper's filters; a transfer test of models trained on another dataset.
 
-What the toy set can show: the toy models were trained on `count` word problems in the `Question: ...\\nAnswer:`
-format. The OlympicArena prompt wraps the question in instructions whose words are mostly outside the toy
-tokenizer's vocabulary (they become <unk>), and five of the seven answer kinds are families the toy models
-never saw. Which kinds they answer at all is a measurement, not a promise.
+What the toy set can show: the method fine-tunes the toy models on `count` word problems only, in the
+`Question: ...\\nAnswer:` format; the other families appear only in the base models' pretraining corpus (about a
+tenth of its stories, in other formats). The OlympicArena prompt wraps the question in instructions many of whose
+words are outside the toy tokenizer's vocabulary (they become <unk>), and six of the seven kinds come from
+families the models were never fine-tuned on. Which kinds they answer at all is a measurement, not a promise.
 """
 from __future__ import annotations
 
