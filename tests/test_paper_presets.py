@@ -160,3 +160,28 @@ def test_plan_follows_the_preset(name):
     assert "vLLM tensor parallel 8" in steps["M_plus samples"].detail                  # 70B: one engine over 8 GPUs
     assert "data parallel" in steps["D_weak"].detail                                   # 2B-8B: one engine per GPU
     assert "ESTIMATES" in format_plan(p, list(steps.values()))
+
+
+def test_gpu_guide_multinode_accelerate_config_parses(tmp_path):
+    """docs/gpu.md's two-node DeepSpeed config is valid for the pinned accelerate (a typo would fail here)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from w2s_lib.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "gpu.md").read_text()
+    block = text.split("<!-- multinode-accelerate-config -->", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "zero3_2nodes.yaml"
+    path.write_text(block)
+    cfg = load_config_from_file(str(path))
+    assert cfg.num_machines == 2 and cfg.num_processes == 16 and str(cfg.distributed_type).endswith("DEEPSPEED")
+    assert cfg.deepspeed_config["deepspeed_multinode_launcher"] == "pdsh"
+    assert cfg.deepspeed_config["zero_stage"] == 3
+
+
+def test_gpu_guide_cost_table_is_current():
+    """The cost table in docs/gpu.md is what `python -m w2s_lib.costs` prints now (regenerate it when it drifts)."""
+    from w2s_lib.costs import cost_table
+    from w2s_lib.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "gpu.md").read_text()
+    assert cost_table(GPU) in text

@@ -449,6 +449,7 @@ def cost_table(names: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")   # recipes are parsed against TRL's ORPO config
     from .presets import list_presets
 
     names = argv if argv else [n for n in list_presets() if int(load_preset(n).compute.get("gpus") or 0) > 0]
