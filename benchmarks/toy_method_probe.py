@@ -78,7 +78,7 @@ def load(path):
     return m
 
 
-def generate(model, tok, prompts: list[str], n: int = 1, temperature: float = 0.0, max_new_tokens: int = 96,
+def generate_own(model, tok, prompts: list[str], n: int = 1, temperature: float = 0.0, max_new_tokens: int = 96,
              batch_tokens: int = 24_000, seed: int = 0) -> list[list[str]]:
     """Batched generation, length-sorted, left padding; stops at EOS or a blank line."""
     if isinstance(model, (str, Path)):
@@ -127,6 +127,8 @@ def pick_demos(d_weak: list[dict], seed: int) -> list[tuple[str, str]]:
     the weak model's responses, no correctness filter, only required to have a final answer."""
     rng = random.Random(seed)
     with_answer = [d for d in d_weak if extract(d["resp"])]
+    if len(with_answer) < 4:          # a degenerate weak model (smoke tests): take any responses
+        with_answer = d_weak
     return [(d["q"], d["resp"]) for d in rng.sample(with_answer, 4)]
 
 
@@ -187,7 +189,7 @@ def _batches(n: int, batch: int, epochs: float, seed: int) -> list[list[int]]:
     return out[:int(round(len(out) * epochs / full))]
 
 
-def sft(base, rows: list[dict], out: Path, *, lr: float, epochs: float, batch: int = 32, seed: int = 0,
+def sft_own(base, rows: list[dict], out: Path, *, lr: float, epochs: float, batch: int = 32, seed: int = 0,
         tok=None, warmup: float = 0.05) -> dict:
     t0 = time.time()
     torch.manual_seed(seed)
@@ -215,7 +217,7 @@ def sft(base, rows: list[dict], out: Path, *, lr: float, epochs: float, batch: i
             "steps": len(plan), "seconds": round(time.time() - t0, 1)}
 
 
-def pref(kind: str, base, rows: list[dict], out: Path, *, lr: float, epochs: float, beta: float,
+def pref_own(kind: str, base, rows: list[dict], out: Path, *, lr: float, epochs: float, beta: float,
          batch: int = 16, seed: int = 0, tok=None, warmup: float = 0.1) -> dict:
     """DPO (sigmoid loss, frozen reference = the starting model) or ORPO (lambda = beta)."""
     t0 = time.time()
@@ -267,6 +269,50 @@ def pref(kind: str, base, rows: list[dict], out: Path, *, lr: float, epochs: flo
 
 
 # ---------------------------------------------------------------------------------------------------
+# engine dispatch: the pipeline's engines (w2s_lib.generation / w2s_lib.training) by default, so the numbers
+# and timings transfer; --engine own uses the loops above (for comparison)
+# ---------------------------------------------------------------------------------------------------
+ENGINE = {"name": "pipeline"}
+MAX_NEW_TOKENS = 100
+
+
+def generate(model, tok, prompts, n=1, temperature=0.0, seed=0):
+    if ENGINE["name"] == "own":
+        return generate_own(model, tok, prompts, n=n, temperature=temperature, seed=seed,
+                            max_new_tokens=MAX_NEW_TOKENS)
+    from w2s_lib.generation import generate as g
+    from w2s_lib.prompts import STOP
+    out = g(str(model), prompts, n=n, temperature=temperature, max_new_tokens=MAX_NEW_TOKENS, stop=STOP,
+            seed=seed, progress=False)
+    return [[x.strip() for x in o] for o in out]
+
+
+def sft(base, rows, out: Path, *, lr, epochs, batch=32, seed=0, tok=None):
+    if ENGINE["name"] == "own":
+        return sft_own(base, rows, out, lr=lr, epochs=epochs, batch=batch, seed=seed, tok=tok)
+    from w2s_lib.training import train
+    m = train("sft", str(base), rows, out, "sft_full", seed=seed,
+              overrides={"learning_rate": lr, "num_train_epochs": epochs, "per_device_train_batch_size": batch})
+    return {"loss": round(m["train_loss"], 4), "rows": len(rows), "steps": m["global_step"],
+            "seconds": round(m["train_runtime"], 1)}
+
+
+def pref(kind, base, rows, out: Path, *, lr, epochs, beta, batch=16, seed=0, tok=None):
+    if ENGINE["name"] == "own":
+        return pref_own(kind, base, rows, out, lr=lr, epochs=epochs, beta=beta, batch=batch, seed=seed, tok=tok)
+    from w2s_lib.training import train
+    m = train(kind, str(base), rows, out, f"{kind}_full", seed=seed,
+              overrides={"learning_rate": lr, "num_train_epochs": epochs, "beta": beta,
+                         "per_device_train_batch_size": batch})
+    logs = [h for h in m["log_history"] if "loss" in h]
+    last = logs[-1] if logs else {}
+    keep = {k: round(v, 4) for k, v in last.items() if isinstance(v, float) and
+            any(w in k for w in ("reward", "logps", "nll", "log_odds", "loss"))}
+    return {"loss": round(m["train_loss"], 4), **keep, "rows": len(rows), "steps": m["global_step"],
+            "seconds": round(m["train_runtime"], 1)}
+
+
+# ---------------------------------------------------------------------------------------------------
 # the method
 # ---------------------------------------------------------------------------------------------------
 class Probe:
@@ -314,7 +360,7 @@ class Probe:
             prompts = [fewshot_prompt(fewshot_from, r.question) for r in recs]
         else:
             prompts = [prompt(r.question) for r in recs]
-        model = load(model_dir)
+        model = str(model_dir)
         g = [o[0] for o in generate(model, self.tok, prompts)]
         out = {"greedy": round(accuracy(g, golds), 4)}
         by_steps = collections.defaultdict(list)
@@ -340,45 +386,65 @@ class Probe:
         self.cached(f"train_{name}", lambda: sft(base, rows, out, seed=self.a.seed, tok=self.tok, **kw), redo=True)
         return str(out)
 
-    def run(self):
-        a, sp = self.a, self.splits
-        t1, t2 = sp["train_1"], sp["train_2"]
-        q2 = [r.question for r in t2]   # the strong side sees train_2 questions only
-        rows = lambda qs, sols: [{"prompt": prompt(q), "completion": " " + s} for q, s in zip(qs, sols)]
+    # --- stages -----------------------------------------------------------------------------------
+    def setup(self):
+        sp = self.splits
+        self.t1, self.t2 = sp["train_1"], sp["train_2"]
+        self.q2 = [r.question for r in self.t2]   # the strong side sees train_2 questions only
+        self.gold2 = [r.answer for r in self.t2]  # analysis only: quality of the data each stage builds
 
-        # 1. weak model, weak floor, D_weak
-        weak = self.train_sft("weak", self.weak, rows([r.question for r in t1], [r.solution for r in t1]),
+    @staticmethod
+    def rows(qs, sols):
+        return [{"prompt": prompt(q), "completion": " " + s} for q, s in zip(qs, sols)]
+
+    def gen_file(self, name, model, prompts, **kw):
+        if not (self.work / f"{name}.jsonl").exists() or name in self.a.redo:
+            t0 = time.time()
+            g = generate(model, self.tok, prompts, **kw)
+            self.jsonl(name, [{"q": q, "resp": o[0], "all": o} if len(o) > 1 else {"q": q, "resp": o[0]}
+                              for q, o in zip(self.q2, g)])
+            self.timing[name] = round(time.time() - t0, 1)
+            self.save()
+        return self.jsonl(name)
+
+    def stage_weak(self):
+        """Weak model (weak base + SFT on train_1 gold), weak floor, D_weak."""
+        a, t1 = self.a, self.t1
+        weak = self.train_sft("weak", self.weak, self.rows([r.question for r in t1], [r.solution for r in t1]),
                               lr=a.weak_lr, epochs=a.weak_epochs)
         self.cached("eval_weak", lambda: self.evaluate(weak, "weak"))
-        if not (self.work / "d_weak.jsonl").exists() or "d_weak" in a.redo:
-            t0 = time.time()
-            g = generate(weak, self.tok, [prompt(q) for q in q2])
-            self.jsonl("d_weak", [{"q": q, "resp": o[0]} for q, o in zip(q2, g)])
-            self.timing["d_weak"] = round(time.time() - t0, 1)
-        d_weak = self.jsonl("d_weak")
-        gold2 = [r.answer for r in t2]  # analysis only: quality of the data each stage builds
-        self.cached("d_weak_acc", lambda: accuracy([d["resp"] for d in d_weak], gold2))
+        d_weak = self.gen_file("d_weak", weak, [prompt(q) for q in self.q2])
+        self.cached("d_weak_acc", lambda: accuracy([d["resp"] for d in d_weak], self.gold2))
+        return d_weak
 
-        # 2. strong ICL with 4 weak demos (train_2 -> D_icl; eval split -> the ICL number)
-        demos = pick_demos(d_weak, a.seed)
+    def stage_icl(self, d_weak):
+        """Strong base + one fixed set of 4 weak demos: the ICL number, and D_icl on train_2."""
+        demos = pick_demos(d_weak, self.a.seed)
         self.results["demos"] = demos
-        self.results["demos_correct"] = sum(extract(r) == gold2[q2.index(q)] for q, r in demos)
+        self.results["demos_correct"] = sum(extract(r) == self.gold2[self.q2.index(q)] for q, r in demos)
         self.cached("eval_icl", lambda: self.evaluate(self.strong, "icl", fewshot_from=demos))
-        if not (self.work / "d_icl.jsonl").exists() or "d_icl" in a.redo:
-            t0 = time.time()
-            g = generate(self.strong, self.tok, [fewshot_prompt(demos, q) for q in q2])
-            self.jsonl("d_icl", [{"q": q, "resp": o[0]} for q, o in zip(q2, g)])
-            self.timing["d_icl"] = round(time.time() - t0, 1)
-        d_icl = self.jsonl("d_icl")
-        self.cached("d_icl_acc", lambda: accuracy([d["resp"] for d in d_icl], gold2))
+        d_icl = self.gen_file("d_icl", self.strong, [fewshot_prompt(demos, q) for q in self.q2])
+        self.cached("d_icl_acc", lambda: accuracy([d["resp"] for d in d_icl], self.gold2))
+        return d_icl
 
-        # 3. Stage I, two iterations
+    def stage_ceiling(self):
+        """Reference only: strong base + SFT on train_2 gold."""
+        ceil = self.train_sft("ceiling", self.strong, self.rows(self.q2, [r.solution for r in self.t2]))
+        return self.cached("eval_ceiling", lambda: self.evaluate(ceil, "ceiling"))
+
+    def stage_full_weak(self, d_weak):
+        full = self.train_sft("full_weak", self.strong, self.rows(self.q2, [d["resp"] for d in d_weak]))
+        return self.cached("eval_full_weak", lambda: self.evaluate(full, "full_weak"))
+
+    def stage1(self, d_weak, d_icl):
+        """Two iterations of agreement selection + SFT of the strong base; returns M_plus (iter-2 hybrid)."""
+        q2, t2, gold2 = self.q2, self.t2, self.gold2
         side_a, side_b = d_weak, d_icl
         for it in (1, 2):
             keep = [i for i in range(len(q2)) if extract(side_a[i]["resp"]) and
                     extract(side_a[i]["resp"]) == extract(side_b[i]["resp"])]
-            sets = {"weak": rows([q2[i] for i in keep], [side_a[i]["resp"] for i in keep]),
-                    "icl": rows([q2[i] for i in keep], [side_b[i]["resp"] for i in keep])}
+            sets = {"weak": self.rows([q2[i] for i in keep], [side_a[i]["resp"] for i in keep]),
+                    "icl": self.rows([q2[i] for i in keep], [side_b[i]["resp"] for i in keep])}
             sets["hybrid"] = [r for pair in zip(sets["weak"], sets["icl"]) for r in pair]  # interleaved
             self.cached(f"select_iter{it}", lambda: {
                 "kept": len(keep), "of": len(q2),
@@ -386,38 +452,22 @@ class Probe:
                                              / max(1, len(keep)), 4),
                 "weak_side_exact_gold_solution": round(sum(side_a[i]["resp"].strip() == t2[i].solution.strip()
                                                            for i in keep) / max(1, len(keep)), 4),
-                "kept_by_steps": dict(collections.Counter(t2[i].meta["steps"] for i in keep))})
+                "kept_by_steps": dict(sorted(collections.Counter(t2[i].meta["steps"] for i in keep).items()))})
             models = {}
             for kind in ("weak", "icl", "hybrid"):
                 models[kind] = self.train_sft(f"iter{it}_{kind}", self.strong, sets[kind])
                 self.cached(f"eval_iter{it}_{kind}", lambda m=models[kind], n=f"iter{it}_{kind}": self.evaluate(m, n))
             if it == 1:
-                new = {}
-                for kind in ("weak", "icl"):
-                    if not (self.work / f"d_iter1_{kind}.jsonl").exists() or f"d_iter1_{kind}" in a.redo:
-                        t0 = time.time()
-                        g = generate(models[kind], self.tok, [prompt(q) for q in q2])
-                        self.jsonl(f"d_iter1_{kind}", [{"q": q, "resp": o[0]} for q, o in zip(q2, g)])
-                        self.timing[f"d_iter1_{kind}"] = round(time.time() - t0, 1)
-                    new[kind] = self.jsonl(f"d_iter1_{kind}")
-                side_a, side_b = new["weak"], new["icl"]
-        m_plus = str(self.work / "iter2_hybrid")
+                side_a = self.gen_file("d_iter1_weak", models["weak"], [prompt(q) for q in q2])
+                side_b = self.gen_file("d_iter1_icl", models["icl"], [prompt(q) for q in q2])
+        return str(self.work / "iter2_hybrid")
 
-        # 4. baselines
-        full = self.train_sft("full_weak", self.strong, rows(q2, [d["resp"] for d in d_weak]))
-        self.cached("eval_full_weak", lambda: self.evaluate(full, "full_weak"))
-        ceil = self.train_sft("ceiling", self.strong, rows(q2, [r.solution for r in t2]))
-        self.cached("eval_ceiling", lambda: self.evaluate(ceil, "ceiling"))
-
-        # 5. Stage II
+    def stage2(self, d_weak, m_plus):
+        a, q2, gold2 = self.a, self.q2, self.gold2
         self.cached("eval_m_plus", lambda: self.evaluate(m_plus, "m_plus", samples=10))
-        if not (self.work / "samples.jsonl").exists() or "samples" in a.redo:
-            t0 = time.time()
-            s = generate(m_plus, self.tok, [prompt(q) for q in q2], n=10, temperature=1.0, seed=a.seed)
-            self.jsonl("samples", [{"q": q, "samples": x} for q, x in zip(q2, s)])
-            self.timing["samples"] = round(time.time() - t0, 1)
-        samples = self.jsonl("samples")
-        pairs, stats = build_pairs(q2, d_weak, samples, gold2, seed=a.seed)
+        samples = self.gen_file("samples", m_plus, [prompt(q) for q in q2], n=10, temperature=1.0, seed=a.seed)
+        samples = [{"samples": s["all"]} for s in samples]
+        pairs, stats = build_pairs(q2, d_weak, samples, gold2, seed=42)
         self.results["pairs"] = stats
         self.cached("train2_self_consistency", lambda: {
             "per_sample": round(sum(sum(extract(x) == g for x in s["samples"]) / 10
@@ -426,7 +476,7 @@ class Probe:
             "pass@10": round(sum(any(extract(x) == g for x in s["samples"]) for s, g in zip(samples, gold2))
                              / len(gold2), 4)})
         for kind in a.pref_kinds:
-            name = f"{kind}"
+            name = a.pref_tag + kind
             out = self.work / name
             if not (out / "model.safetensors").exists() or name in a.redo:
                 lr = a.dpo_lr if kind == "dpo" else a.orpo_lr
@@ -434,6 +484,19 @@ class Probe:
                 self.cached(f"train_{name}", lambda: pref(kind, m_plus, pairs, out, lr=lr, epochs=a.pref_epochs,
                                                           beta=beta, seed=a.seed, tok=self.tok), redo=True)
             self.cached(f"eval_{name}", lambda: self.evaluate(str(out), name), redo=name in a.redo)
+
+    def run(self):
+        self.setup()
+        d_weak = self.stage_weak()
+        d_icl = self.stage_icl(d_weak)
+        if self.a.stop_after == "icl":
+            return report(self.results)
+        self.stage_ceiling()
+        self.stage_full_weak(d_weak)
+        m_plus = self.stage1(d_weak, d_icl)
+        if self.a.stop_after == "stage1":
+            return report(self.results)
+        self.stage2(d_weak, m_plus)
         self.save()
         report(self.results)
 
@@ -494,7 +557,7 @@ def report(r):
     print("timing", r.get("timing"))
 
 
-def main():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", required=True)
     ap.add_argument("--work", required=True)
@@ -517,12 +580,20 @@ def main():
     ap.add_argument("--orpo-beta", type=float, default=0.1)
     ap.add_argument("--pref-epochs", type=float, default=1)
     ap.add_argument("--pref-kinds", nargs="*", default=["dpo", "orpo"])
+    ap.add_argument("--pref-tag", default="", help="prefix for the Stage II model names (sweeps)")
     ap.add_argument("--stop-after", default=None)
     ap.add_argument("--redo", nargs="*", default=[])
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--engine", choices=["pipeline", "own"], default="pipeline")
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    Probe(args).run()
+    os.environ.setdefault("W2S_TORCH_THREADS", str(args.threads))
+    ENGINE["name"] = args.engine
+    return args
+
+
+def main():
+    Probe(parse_args()).run()
 
 
 if __name__ == "__main__":

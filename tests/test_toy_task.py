@@ -135,3 +135,22 @@ def test_corpus_never_uses_the_task_framing():
     for doc in corpus_docs(CorpusConfig(seed=0, n_docs=3000)):
         assert "Question:" not in doc, doc
         assert " hold " not in doc, doc   # the task's phrasing of a group step
+
+
+def test_olympic_toy_set_is_hf_shaped_and_judged_correct():
+    """Every answer type appears; records carry the HF fields; the OlympicArena judge accepts each gold
+    solution and rejects a wrong final answer."""
+    import json
+    from w2s_lib.olympic import build_prompt, judge
+    from w2s_lib.toy.olympic_set import TYPES, olympic_records
+    recs = olympic_records(120, seed=0)
+    assert {r.meta["answer_type"] for r in recs} == set(TYPES)
+    assert olympic_records(30, seed=0) == recs[:30] and olympic_records(30, seed=1) != recs[:30]
+    for r in recs:
+        assert {"answer_type", "unit", "subject", "language", "modality"} <= set(r.meta)
+        assert isinstance(json.loads(r.answer), list)
+        assert build_prompt(r).endswith("Answer:")
+        assert judge(r.solution, r), (r.meta["answer_type"], r.solution, r.answer)
+    nv = next(r for r in recs if r.meta["answer_type"] == "NV" and r.answer.strip('[]"').isdigit())
+    wrong = int(json.loads(nv.answer)[0]) + 1
+    assert not judge(f"The final answer is $\\boxed{{{wrong}}}$", nv)

@@ -36,9 +36,9 @@ from .tokenizer import build_tokenizer, collect_vocab, save_tokenizer
 CORPUS = CorpusConfig(seed=0, n_docs=60_000)
 MODELS = {
     "strong_base": (ModelConfig(hidden=128, layers=4, heads=4, ffn=512, context=1024),
-                    TrainConfig(steps=2500, batch=8, window=512, lr=2e-3, warmup=100, seed=1,
+                    TrainConfig(steps=4000, batch=8, window=512, lr=2e-3, warmup=100, seed=1,
                                 checkpoint_every=500)),
-    "weak_base": (ModelConfig(hidden=64, layers=2, heads=2, ffn=256, context=1024),
+    "weak_base": (ModelConfig(hidden=64, layers=3, heads=4, ffn=256, context=1024),
                   TrainConfig(steps=2000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
                               checkpoint_every=250)),
 }
@@ -51,29 +51,32 @@ def vocab_texts(corpus: list[str]) -> list[str]:
     sample = make_splits(SplitSizes(2000, 0, 0, 200), seed=0, families={f: 1.0 for f in FAMILIES})
     # in the task's framing (the solution's first word follows "Answer:" and a space) and without it
     texts = [f"Question: {r.question}\nAnswer: {r.solution}\n{r.solution}" for recs in sample.values() for r in recs]
-    return corpus + texts + FRAMING_TEXTS
+    from ..olympic import build_prompt
+    from .olympic_set import olympic_records
+    olympic = [build_prompt(r) + " " + r.solution for r in olympic_records(600, seed=0)]
+    return corpus + texts + olympic + FRAMING_TEXTS
 
 
 def fact_accuracy(model, tokenizer, n: int = 600, seed: int = 0) -> dict:
-    """Greedy next-token accuracy on held-out style facts `a + b =`, `a - b =`, `a * b =` (line start)."""
+    """Greedy next-token accuracy on facts `a + b =` and `a - b =` with b <= 60 (the task's running sums),
+    every number in 0..MAX_NUMBER, at the start of a line."""
     rng = random.Random(seed)
     out = {}
-    for op in "+-*":
+    for op in "+-":
         prompts, golds = [], []
-        for _ in range(n // 3):
+        for _ in range(n // 2):
+            b = rng.randint(2, 60)
             if op == "+":
-                c = rng.randint(0, MAX_NUMBER); a = rng.randint(0, c); b = c - a
-            elif op == "-":
-                a = rng.randint(0, MAX_NUMBER); b = rng.randint(0, a); c = a - b
+                a = rng.randint(0, MAX_NUMBER - b); c = a + b
             else:
-                a = rng.randint(2, 9); b = rng.randint(2, 12); c = a * b
+                a = rng.randint(b, MAX_NUMBER); c = a - b
             prompts.append(f"7 + 2 = 9.\n{a} {op} {b} =")
             golds.append(f" {c}")
         enc = tokenizer(prompts, return_tensors="pt", padding=True)
         with torch.inference_mode():
             logits = model(**enc).logits[:, -1]
-        pred = tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist())
-        gold = tokenizer.convert_ids_to_tokens([tokenizer.convert_tokens_to_ids("Ġ" + g.strip()) for g in golds])
+        pred = logits.argmax(-1).tolist()
+        gold = [tokenizer.convert_tokens_to_ids("Ġ" + g.strip()) for g in golds]
         out[op] = round(sum(p == g for p, g in zip(pred, gold)) / len(gold), 3)
     return out
 
@@ -104,6 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", choices=list(MODELS), action="append", help="build only these models")
     ap.add_argument("--steps", type=int, help="override the step count (experiments)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model-override", type=json.loads, default={},
+                    help='experiments: JSON overrides of ModelConfig fields, e.g. \'{"layers": 3}\'')
+    ap.add_argument("--train-override", type=json.loads, default={},
+                    help="experiments: JSON overrides of TrainConfig fields")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -126,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     build.setdefault("models", {})
     for name in args.only or list(MODELS):
         mcfg, tcfg = MODELS[name]
-        tcfg = dataclasses.replace(tcfg, threads=args.threads, **({"steps": args.steps} if args.steps else {}))
+        mcfg = dataclasses.replace(mcfg, **args.model_override)
+        tcfg = dataclasses.replace(tcfg, threads=args.threads, **({"steps": args.steps} if args.steps else {}),
+                                   **args.train_override)
         t1 = time.time()
 
         def on_ckpt(step, path, _mcfg=mcfg):

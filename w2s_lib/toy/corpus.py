@@ -39,18 +39,24 @@ class CorpusConfig:
 # arithmetic
 # ---------------------------------------------------------------------------------------------------
 def random_fact(rng: random.Random) -> tuple[str, int, int, int]:
-    """An addition, subtraction or multiplication fact with every number in 0..MAX_NUMBER."""
+    """An addition, subtraction or multiplication fact with every number in 0..MAX_NUMBER. Half of the
+    additions and subtractions have a small second operand (<= 60), like the task's running sums."""
     r = rng.random()
-    if r < 0.5:
+    small = rng.random() < 0.5
+    if r < 0.55:
+        if small:
+            b = rng.randint(0, 60)
+            a = rng.randint(0, MAX_NUMBER - b)
+            return "+", a, b, a + b
         c = rng.randint(0, MAX_NUMBER)
         a = rng.randint(0, c)
         return "+", a, c - a, c
-    if r < 0.8:
+    if r < 0.85:
         a = rng.randint(0, MAX_NUMBER)
-        b = rng.randint(0, a)
+        b = rng.randint(0, min(a, 60) if small else a)
         return "-", a, b, a - b
     a = rng.randint(0, 12)
-    b = rng.randint(0, MAX_NUMBER // max(a, 1))
+    b = rng.randint(0, min(20, MAX_NUMBER // max(a, 1)))
     return "*", a, b, a * b
 
 

@@ -32,7 +32,7 @@ from typing import Callable
 
 from ..records import Record
 
-MAX_NUMBER = 99          # every number in every question and solution is in 0..MAX_NUMBER
+MAX_NUMBER = 199         # every number in every question and solution is in 0..MAX_NUMBER
 ANSWER_PREFIX = "#### "  # the final line of every solution, as in the paper's GSM8K release
 
 NAMES = [("Ava", "She"), ("Ben", "He"), ("Cal", "He"), ("Dora", "She"), ("Eli", "He"), ("Fay", "She"),
@@ -62,9 +62,10 @@ REMOVE_CLAUSES = [("gives", "{p} gives {n} {i} to {f}."), ("loses", "{p} loses {
 @dataclass(frozen=True)
 class Difficulty:
     """Knobs of the `count` family. A term is a plain number or a group (m containers of n items)."""
-    min_terms: int = 2           # terms in the sum (the first is always "X has N items")
-    max_terms: int = 4
-    group_prob: float = 0.5      # chance that a non-first term is a group (m * n)
+    min_terms: int = 3           # terms in the sum (the first is always "X has N items")
+    max_terms: int = 5
+    term_range: tuple[int, int] = (2, 60)   # plain terms
+    group_prob: float = 0.0      # chance that a non-first term is a group (m * n); off in the method's world
     max_groups: int = 2
     remove_prob: float = 0.5     # chance of a final "gives away r" step
     max_value: int = MAX_NUMBER  # bound on the total (hence on every partial sum)
@@ -111,7 +112,7 @@ def count_spec(rng: random.Random, d: Difficulty = Difficulty()) -> dict:
     item = rng.choice(ITEMS)
     k = rng.randint(d.min_terms, d.max_terms)
     while True:  # rejection-sample the numbers until the total fits under max_value
-        terms: list[dict] = [{"kind": "plain", "marker": "has", "value": rng.randint(2, 40)}]
+        terms: list[dict] = [{"kind": "plain", "marker": "has", "value": rng.randint(*d.term_range)}]
         containers = rng.sample(CONTAINERS, len(CONTAINERS))
         adds = rng.sample(ADD_CLAUSES, len(ADD_CLAUSES))
         groups = 0
@@ -124,7 +125,8 @@ def count_spec(rng: random.Random, d: Difficulty = Difficulty()) -> dict:
                 groups += 1
             else:
                 marker, clause = adds.pop()
-                terms.append({"kind": "plain", "marker": marker, "value": rng.randint(2, 40), "clause": clause})
+                terms.append({"kind": "plain", "marker": marker, "value": rng.randint(*d.term_range),
+                              "clause": clause})
         total = sum(t["value"] for t in terms)
         if total <= d.max_value:
             break
