@@ -11,10 +11,9 @@ from stage_helpers import olympic_response, olympic_run
 from w2s_lib import olympic_eval as oe
 from w2s_lib.context import open_run
 from w2s_lib.data import olympic_record
-from w2s_lib.jsonl import read_jsonl
 from w2s_lib.olympic import build_prompt, gold_list, judge, option_letters, prompt_fields
 from w2s_lib.prepare import prepare
-from w2s_lib.records import Record, load_split
+from w2s_lib.records import load_split
 from w2s_lib.runstore import RunStore, StageMissingError
 from w2s_lib.toy.task import Difficulty
 
