@@ -154,6 +154,9 @@ def test_plan_follows_the_preset(name):
     assert f"iter{iters} SFT hybrid" in steps and f"iter{iters + 1} SFT hybrid" not in steps
     assert ("strong ceiling" in steps) == (p.dataset["name"] != "olympicarena")
     assert ("weak SFT on train_1 gold" in steps) == (p.dataset["name"] != "olympicarena")
+    # 05 scores five models on OlympicArena val, except on the OlympicArena preset (it reuses 01-04's evaluations)
+    olympic = [s for s in steps.values() if s.notebook == "05_olympicarena_eval"]
+    assert len(olympic) == (0 if p.dataset["name"] == "olympicarena" else 5)
     assert steps["D_icl (strong ICL)"].prompt_tokens > 4 * steps["D_weak"].prompt_tokens   # 4 demos in each prompt
     t = totals(list(steps.values()))
     assert t["total"]["gpu_hours"] == pytest.approx(sum(s.gpu_hours or 0 for s in steps.values()))

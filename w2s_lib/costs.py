@@ -360,6 +360,17 @@ def plan(p: Preset) -> list[Step]:
     for method in p.stage2.get("methods", ["dpo", "orpo"]):
         train(nb4, method.upper(), strong, method, pairs, f"~{pairs} pairs from M_plus", pref=True)
         evaluate(nb4, method.upper(), strong)
+    # 05 scores the weak model, full weak FT, M_plus, DPO and ORPO on OlympicArena val (313 questions; a toy set of
+    # that shape for the toy world). On the OlympicArena preset it reuses 01-04's evaluations: nothing to run.
+    if ds != "olympicarena":
+        oq, oresp = LENGTHS["olympicarena"] if ds != "toy" else (q, resp)
+        n_olympic = 313 if ds != "toy" else min(nt, 313)
+        for who, model in [("weak model", weak), ("full weak FT", strong), ("M_plus", strong)] + [
+                (m.upper(), strong) for m in p.stage2.get("methods", ["dpo", "orpo"])]:
+            st = Step("05_olympicarena_eval", f"olympic eval {who}", "generate", model, n_olympic,
+                      "OlympicArena val, greedy" if ds != "toy" else "OlympicArena-shaped toy set, greedy")
+            est.generate(st, model, n_olympic * oq, n_olympic, min(oresp, eval_new), eval_new)
+            steps.append(st)
     return steps
 
 
@@ -435,15 +446,16 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
 
 def cost_table(names: list[str]) -> str:
     """Markdown: GPU-hours per notebook and per seed, peak memory, for each preset (docs/gpu.md)."""
-    head = ("| preset | GPUs | 01 weak | 02 selection | 03 Stage I | 04 Stage II | GPU-h / seed | wall h / seed "
-            "| peak GB/GPU |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| preset | GPUs | 01 weak | 02 selection | 03 Stage I | 04 Stage II | 05 OlympicArena | GPU-h / seed "
+            "| wall h / seed | peak GB/GPU |")
+    lines = [head, "|" + "---|" * 10]
     for name in names:
         p = load_preset(name)
         t = totals(plan(p))
         g = lambda nb: f"{t.get(nb, {}).get('gpu_hours', 0):.1f}"  # noqa: E731
         lines.append(f"| {name} | {p.compute.get('gpus')} | {g('01_weak_data')} | {g('02_selection')} | "
-                     f"{g('03_stage1_sft')} | {g('04_stage2_preference')} | {t['total']['gpu_hours']:.1f} | "
+                     f"{g('03_stage1_sft')} | {g('04_stage2_preference')} | {g('05_olympicarena_eval')} | "
+                     f"{t['total']['gpu_hours']:.1f} | "
                      f"{t['total']['wall_hours']:.1f} | {t['total']['memory_gb']:.0f} |")
     return "\n".join(lines)
 
