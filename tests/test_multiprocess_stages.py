@@ -13,6 +13,7 @@ wiring from a preset to `accelerate launch` with the recipes the GPU presets use
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ ONE_STEP = {"max_steps": 1, "per_device_train_batch_size": 2, "gradient_accumula
 
 
 def models(tmp_path_factory) -> tuple[str, str]:
-    """The shipped toy base models when they exist, else the engines' tiny test model for both roles."""
-    weak, strong = DATA_DIR / "toy" / "weak_base", DATA_DIR / "toy" / "strong_base"
+    """The toy base models (data/toy, or $W2S_TOY_MODELS) when they exist, else the engines' tiny test model."""
+    root = Path(os.environ.get("W2S_TOY_MODELS") or DATA_DIR / "toy")
+    weak, strong = root / "weak_base", root / "strong_base"
     if (weak / "config.json").is_file() and (strong / "config.json").is_file():
         return str(weak), str(strong)
     from fixtures.tiny_model.build import build

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -33,8 +35,9 @@ def vllm_python() -> str:
 
 
 def toy_or_tiny(tmp_path_factory) -> str:
-    """The shipped toy weak base when it exists, else the engines' tiny model with varied greedy outputs."""
-    weak = DATA_DIR / "toy" / "weak_base"
+    """The toy weak base (data/toy, or $W2S_TOY_MODELS) when it exists, else the engines' tiny model with
+    varied greedy outputs."""
+    weak = Path(os.environ.get("W2S_TOY_MODELS") or DATA_DIR / "toy") / "weak_base"
     if (weak / "config.json").is_file():
         return str(weak)
     from fixtures.tiny_model.build import build

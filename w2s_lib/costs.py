@@ -188,8 +188,9 @@ class _Estimator:
         self.gpu_bytes = float(p.compute.get("gpu_memory_gb") or 80) * GIB
         t = p.train
         self.procs = int(t.get("num_processes") or 1) if t.get("launcher") == "accelerate" else 1
-        self.sharded = t.get("launcher") == "accelerate" and str(t.get("accelerate_config") or "ddp") in (
-            "zero3", "fsdp") or str(t.get("accelerate_config") or "").endswith(("zero3.yaml", "fsdp.yaml"))
+        # ZeRO-3 and FSDP shard weights and optimizer state over the processes; DDP keeps a full copy in each
+        config = Path(str(t.get("accelerate_config") or "ddp")).stem
+        self.sharded = t.get("launcher") == "accelerate" and ("zero3" in config or "fsdp" in config)
 
     # -- generation ----------------------------------------------------------------------------------------
     def generate(self, step: Step, model: str, prompt_tokens: int, seqs: int, mean_new: int, max_new: int) -> None:
