@@ -69,12 +69,24 @@ def fits_on_one_gpu(model: str | os.PathLike, gpu_memory_bytes: int | None = Non
     if spec is None:
         return False
     if gpu_memory_bytes is None:
+        gpus = visible_gpus()
+        if not gpus:
+            return False
+        gpu_memory_bytes = gpu_memory(gpus[0])
+    return spec.params * 2 < DATA_PARALLEL_MAX_SHARE * gpu_memory_bytes
+
+
+def gpu_memory(device: str) -> int:
+    """Total memory of one GPU in bytes, asked of nvidia-smi: querying it through torch would create a CUDA context
+    (~0.5 GB) in the notebook kernel that stays for the kernel's lifetime."""
+    try:
+        out = _subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i",
+                               device], capture_output=True, text=True, check=True).stdout
+        return int(float(out.split()[0]) * 1024 ** 2)
+    except (OSError, _subprocess.CalledProcessError, ValueError, IndexError):
         import torch
 
-        if not torch.cuda.is_available():
-            return False
-        gpu_memory_bytes = torch.cuda.get_device_properties(0).total_memory
-    return spec.params * 2 < DATA_PARALLEL_MAX_SHARE * gpu_memory_bytes
+        return torch.cuda.get_device_properties(0).total_memory
 
 
 def generate(model: Any, prompts: Sequence[str], *, backend: str = "transformers", subprocess: bool = False,
