@@ -199,6 +199,18 @@ def test_extra_parameters_reach_the_notebooks_that_declare_them(series, tmp_path
     assert "no notebook of this run declares parameter(s) ['tga']" in capsys.readouterr().err
 
 
+def test_a_preset_given_as_a_path_runs_under_its_name_and_reaches_the_notebooks_as_that_path(series, tmp_path):
+    runs = tmp_path / "runs"
+    preset = tmp_path / "my-experiment.yaml"
+    preset.write_text("name: my-exp\nextends: smoke\nseeds: [4]\n")
+    assert main(["--preset", str(preset), "--until", "01", "--notebooks-dir", str(series), "--runs-dir",
+                 str(runs)]) == 0
+    executed = runs / "my-exp" / "seed4" / "notebooks" / "01_first.ipynb"   # the preset's name and seeds
+    injected = next(c for c in nbformat.read(str(executed), as_version=4).cells
+                    if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'preset = "{preset}"' in injected.source                      # notebooks can load_preset() it
+
+
 def test_list_presets_and_bad_preset(capsys):
     assert main(["--list-presets"]) == 0
     out = capsys.readouterr().out

@@ -147,22 +147,26 @@ def seed_run_dir(runs_dir: Path, preset: str, seed: int) -> Path:
 
 
 def run_seed(preset: str, seed: int, notebooks: Sequence[Notebook], runs_dir: Path,
-             extra: dict | None = None) -> float:
-    """Run the per-seed notebooks of one seed in order; raises NotebookFailed at the first failure."""
-    run_dir = seed_run_dir(runs_dir, preset, seed)
+             extra: dict | None = None, *, name: str | None = None) -> float:
+    """Run the per-seed notebooks of one seed in order; raises NotebookFailed at the first failure.
+    `preset` is what the notebooks receive (a name or a YAML path); `name` (default: preset) names the run dir."""
+    name = name or preset
+    run_dir = seed_run_dir(runs_dir, name, seed)
     total = 0.0
     for nb in notebooks:
         params = {**(extra or {}), "preset": preset, "seed": seed, "run_dir": str(run_dir)}
-        total += run_notebook(nb, run_dir / "notebooks", params, label=f"[{preset} seed {seed}] ")
+        total += run_notebook(nb, run_dir / "notebooks", params, label=f"[{name} seed {seed}] ")
     return total
 
 
-def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int], extra: dict | None = None) -> Path:
-    """Run the results notebook once for the preset; returns runs/<preset>/report.md (which it must write)."""
-    preset_dir = runs_dir / preset
+def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int], extra: dict | None = None, *,
+               name: str | None = None) -> Path:
+    """Run the results notebook once for the preset; returns runs/<name>/report.md (which it must write)."""
+    name = name or preset
+    preset_dir = runs_dir / name
     params = {**(extra or {}), "preset": preset, "seeds": list(seeds), "run_dir": str(preset_dir),
               "runs_dir": str(runs_dir)}
-    run_notebook(nb, preset_dir / "notebooks", params, label=f"[{preset}] ")
+    run_notebook(nb, preset_dir / "notebooks", params, label=f"[{name}] ")
     return preset_dir / "report.md"
 
 
@@ -328,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif per_seed:
         for seed in seeds:
             try:
-                run_seed(name, seed, per_seed, runs_dir, args.params)
+                run_seed(args.preset, seed, per_seed, runs_dir, args.params, name=name)
             except NotebookFailed as e:
                 print(f"\nFAILED: preset {name}, seed {seed}\n{e}", file=sys.stderr, flush=True)
                 failed = [seed]
@@ -340,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run_report_nb:
         assert report_nb is not None
         try:
-            report = run_report(name, report_nb, runs_dir, seeds, args.params)
+            report = run_report(args.preset, report_nb, runs_dir, seeds, args.params, name=name)
         except NotebookFailed as e:
             print(f"\nFAILED: preset {name}, results notebook\n{e}", file=sys.stderr, flush=True)
             return 1
