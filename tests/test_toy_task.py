@@ -103,9 +103,9 @@ def tokenizer():
 
 
 def test_tokenizer_round_trips_task_text(tokenizer, tmp_path):
-    from transformers import AutoTokenizer
+    from transformers import PreTrainedTokenizerFast
     tokenizer.save_pretrained(tmp_path)
-    tok = AutoTokenizer.from_pretrained(tmp_path)
+    tok = PreTrainedTokenizerFast.from_pretrained(tmp_path)
     recs = make_splits(SplitSizes(200, 0, 0, 0), seed=9, families=ALL)["train_1"]
     for r in recs:
         text = f"Question: {r.question}\nAnswer: {r.solution}\n\nQuestion: {r.question}\nAnswer:"

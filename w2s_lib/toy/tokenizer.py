@@ -59,8 +59,8 @@ def build_tokenizer(vocab: list[str], model_max_length: int = 512) -> PreTrained
 
 def unknown_pieces(tokenizer: PreTrainedTokenizerFast, text: str) -> list[str]:
     """Pieces of `text` that are not in the vocabulary (they would become <unk> and break round-trips)."""
-    vocab = tokenizer.get_vocab()
-    return [p for p in pieces(text) if p not in vocab]
+    ids = tokenizer.convert_tokens_to_ids(pieces(text))
+    return [p for p, i in zip(pieces(text), ids) if i == tokenizer.unk_token_id]
 
 
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
