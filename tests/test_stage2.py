@@ -74,7 +74,7 @@ def write_samples(ctx):
                 out.append({**it, "samples": [text(it["position"], f"s{j}", a) for j, a in enumerate(answers)],
                             "preds": answers})
             return out
-        st.sharded("samples", items, stage2.SAMPLE_SHARD, fill)
+        st.sharded("samples", items, 64, fill)
         st.commit({"questions": len(items)})
     return st
 
@@ -146,7 +146,7 @@ def test_no_pairs_keeps_m_plus_unchanged(tiny, tmp_path):
     mp.commit({"model": tiny, "trained": False})
     stage1.declare_m_plus(ctx)
     st = ctx.store.stage(stage2.SAMPLES, {"hand": True}, deps=["data", stage1.M_PLUS])
-    st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(q2)], stage2.SAMPLE_SHARD,
+    st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(q2)], 64,
                lambda b: [{**it, "samples": [text(it["position"], f"s{j}", str(j)) for j in range(N)],
                            "preds": [str(j) for j in range(N)]} for it in b])    # 5 different answers: 0.2
     st.commit({})
@@ -195,7 +195,7 @@ def test_olympic_votes_and_up_to_three_pairs(tmp_path, monkeypatch):
             texts = [olympic_response(a) + f"\n(sample {j})" for j, a in enumerate(answers)]
             out.append({**it, "samples": texts, "preds": [ctx.pred(t, by_id[it["id"]]) for t in texts]})
         return out
-    st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(q2)], stage2.SAMPLE_SHARD, fill)
+    st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(q2)], 64, fill)
     st.commit({})
     pr = stage2.make_pairs(ctx, verbose=False)
     votes = {v["id"]: v for v in stage2.load_votes(ctx)}

@@ -103,6 +103,13 @@ class RunContext:
             return int(self.preset.eval["max_new_tokens"])
         return int(self.preset.generation["max_new_tokens"])
 
+    def shard_size(self, per_prompt: int = 1) -> int:
+        """Prompts per resumable shard of a generation job (`generation.shard_size`, else 256 with transformers
+        and 2048 with vLLM, whose engine loads again for every shard), divided by `per_prompt` samples."""
+        g = self.preset.generation
+        size = g.get("shard_size") or (2048 if g["backend"] == "vllm" else 256)
+        return max(1, int(size) // max(1, per_prompt))
+
     def generation_config(self, purpose: str = "train") -> dict:
         """The generation settings that change outputs (part of every generating stage's config hash)."""
         g = self.preset.generation

@@ -54,6 +54,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "batch_size": None,
         "stop": None,             # None = w2s_lib.prompts.STOP
         "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
+        "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 2048 with vllm,
+                                  # where every shard loads the engine again)
         "engine": {},             # extra engine kwargs (vllm: tensor_parallel_size, gpu_memory_utilization, ...)
     },
     "icl": {

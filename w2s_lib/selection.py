@@ -33,7 +33,7 @@ from .export import dataset_info, sft_to_llama_factory
 from .jsonl import read_json, read_jsonl, write_json, write_jsonl
 from .records import load_split, reference_gold
 from .runstore import Stage
-from .weak import D_WEAK, HINT_01, SHARD, answer_metrics, load_answers, load_d_weak
+from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
 
 D_ICL = "d_icl"
 HINT_02 = "run notebooks/02_selection.ipynb first (it writes D_icl and the iteration-1 selection)"
@@ -95,7 +95,7 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
         texts = ctx.generate(ctx.model("strong_base"), prompts)
         return [{**it, "response": t[0], "pred": ctx.pred(t[0], by_id[it["id"]])} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("answers", items, SHARD, run)
+    rows = st.sharded("answers", items, ctx.shard_size(), run)
     st.commit({**answer_metrics(rows), "demo_ids": [d["id"] for d in demos]})
     return st
 

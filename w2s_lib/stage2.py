@@ -28,13 +28,12 @@ from .pairs import PairStats, build_pairs, pairs_for_question, vote
 from .records import load_split, reference_gold
 from .runstore import Stage
 from .stage1 import HINT_03, M_PLUS, m_plus_path
-from .weak import D_WEAK, HINT_01, load_d_weak
+from .weak import D_WEAK, HINT_01, load_answers, load_d_weak
 
 SAMPLES = "samples"
 PAIRS = "pairs"
 METHODS = ("dpo", "orpo")
 HINT_04 = "run notebooks/04_stage2_preference.ipynb first"
-SAMPLE_SHARD = 64    # questions per shard: n samples each
 
 
 def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -59,7 +58,7 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
                              temperature=float(s2["temperature"]), top_p=float(s2["top_p"]))
         return [{**it, "samples": t, "preds": [ctx.pred(x, by_id[it["id"]]) for x in t]} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("samples", items, SAMPLE_SHARD, run)
+    rows = st.sharded("samples", items, ctx.shard_size(config["n"]), run)
     n_samples = sum(len(r["samples"]) for r in rows)
     st.commit({"questions": len(rows), "samples": n_samples,
                "samples_without_answer": sum(not p for r in rows for p in r["preds"])})
@@ -67,9 +66,8 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
 
 
 def load_samples(ctx: RunContext) -> list[dict]:
-    st = ctx.store.require(SAMPLES, hint=HINT_04)
-    return st.sharded("samples", [{"id": q.id, "position": i} for i, q in enumerate(load_split(ctx.root, "train_2"))],
-                      SAMPLE_SHARD, lambda b: [])
+    """M_plus's samples: [{id, position, samples, preds}, ...] in train_2 order."""
+    return load_answers(ctx, SAMPLES, HINT_04, job="samples")
 
 
 def _olympic_keys(questions: list[dict], records: dict) -> list[list[str]]:

@@ -24,7 +24,6 @@ from .runstore import Stage
 WEAK_MODEL = "weak_model"
 D_WEAK = "d_weak"
 HINT_01 = "run notebooks/01_weak_data.ipynb first (it trains the weak model and writes D_weak)"
-SHARD = 256          # questions per shard of a generation job (a resumed run redoes at most one shard)
 
 
 def gold_target(record: Record, dataset: str) -> str:
@@ -85,7 +84,7 @@ def answer_train_2(ctx: RunContext, st: Stage, model: str, *, job: str = "answer
         texts = ctx.generate(model, [it["prompt"] for it in batch])
         return [{**it, "response": t[0], "pred": ctx.pred(t[0], by_id[it["id"]])} for it, t in zip(batch, texts)]
 
-    return st.sharded(job, items, SHARD, run)
+    return st.sharded(job, items, ctx.shard_size(), run)
 
 
 def generate_d_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
