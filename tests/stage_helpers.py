@@ -23,6 +23,19 @@ def toy_models() -> Path:
     return root
 
 
+def toy_model_overrides(preset: str = "smoke") -> dict:
+    """weak_base / strong_base for open_run when `$W2S_TOY_MODELS` stands in for `data/toy`: each of the preset's
+    `data/toy/<name>` models becomes `$W2S_TOY_MODELS/<name>` (smoke's weak base is the strong base); {} otherwise."""
+    root = os.environ.get(TOY_ENV)
+    if not root:
+        toy_models()
+        return {}
+    toy_models()
+    from w2s_lib.presets import load_preset
+    p = load_preset(preset)
+    return {role: str(Path(root) / Path(p.models[role]).name) for role in ("weak_base", "strong_base")}
+
+
 def hand_answers(ctx, name: str, rows: list[dict], deps=("data",)):
     """Commit an answering stage (the layout of d_weak / answers_iter*) holding `rows` written by hand."""
     st = ctx.store.stage(name, {"hand": True, "rows": rows}, deps=list(deps))

@@ -6,7 +6,7 @@ must finish without a single attempt to open it, and leave strong-side artifacts
 The test can fail: the ceiling and the analysis helpers, run inside the same guard, are refused and logged."""
 import pytest
 
-from stage_helpers import gold_openings, scan_strong_side, toy_models
+from stage_helpers import gold_openings, scan_strong_side, toy_model_overrides
 from w2s_lib import evaluate, selection, stage1, stage2, weak
 from w2s_lib.context import open_run
 from w2s_lib.prepare import prepare
@@ -15,9 +15,7 @@ from w2s_lib.records import LeakageError, forbid_gold
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    models = toy_models()
-    ctx = open_run("smoke", 0, tmp_path_factory.mktemp("leak") / "run", weak_base=str(models / "weak_base"),
-                   strong_base=str(models / "strong_base"))
+    ctx = open_run("smoke", 0, tmp_path_factory.mktemp("leak") / "run", **toy_model_overrides("smoke"))
     with forbid_gold("weak data, selection, Stage I without the ceiling, Stage II"):
         prepare(ctx, verbose=False)
         weak.train_weak(ctx, verbose=False)

@@ -127,6 +127,9 @@ class RunContext:
         threads = self.preset.compute.get("threads")
         if g["backend"] == "transformers" and threads:
             kw.setdefault("threads", int(threads))
+        dtype = self.preset.models.get("dtype")
+        if dtype and dtype != "auto":              # "auto": the engine's default (bf16 on GPU, fp32 on CPU)
+            kw.setdefault("dtype", dtype)
         out = generate(model, list(prompts), n=n, temperature=temperature, top_p=top_p,
                        max_new_tokens=self.max_new_tokens(purpose), stop=self.stop,
                        seed=self.seed if seed is None else seed, backend=g["backend"],
