@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 PIP_ARGS ?=
 PRESET ?= toy
 SEEDS  ?= 0 1 2
+# seeds at once (one process each): 3 on 2 cores keeps both busy to the end (2 leaves one idle for the last seed)
+JOBS   ?= 3
 
 .PHONY: setup setup-gpu test demo lab toy-models pipeline dry-run strip bench clean-runs help
 
@@ -34,7 +36,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET) --seeds $(SEEDS) --report
+	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET) --seeds $(SEEDS) --jobs $(JOBS) --report
 
 pipeline: setup
 	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET)

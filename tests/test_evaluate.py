@@ -56,6 +56,15 @@ def test_evaluate_tiny_model_matches_the_grader(tiny, tmp_path):
     assert evaluate(ctx, "strong_base", model=tiny, verbose=False).hash == st.hash     # skipped
 
 
+def test_sample_stages_limits_the_k_samples_to_the_listed_models(tiny, tmp_path):
+    ctx = open_run("smoke", 0, tmp_path / "run", strong_base=tiny,
+                   overrides={"eval": {"sample_stages": ["sft_ceiling"]}, "dataset": {"sizes": {"train_1": 8, "train_2": 8, "dev": 4, "test": 6}}})
+    prepare(ctx, verbose=False)
+    m = evaluate(ctx, "strong_base", model=tiny, verbose=False).metrics
+    assert "k" not in m and "maj@k" not in m and m["n"] == 6
+    assert all("samples" not in r for r in load_predictions(ctx, "strong_base"))
+
+
 def test_evaluating_a_missing_model_stage_says_what_to_train(tmp_path):
     ctx = open_run("smoke", 0, tmp_path / "run")
     prepare(ctx, verbose=False)

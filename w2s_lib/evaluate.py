@@ -9,9 +9,9 @@
 
 Greedy zero-shot answers on the test set, graded with the preset's judge (`grading.is_correct` through
 `grade_batch`, or `olympic.judge` for OlympicArena). With `eval.sample_k` = k > 0, k answers per question are
-also sampled at T=1: pass@k is the share of questions with any correct sample (the paper's `passk.py`), maj@k
-the share whose majority answer (Stage II's vote: grader clusters, ties to the first seen) is correct. The
-test set carries gold and evaluation reads it directly: that is not the strong side reading train_2 gold.
+also sampled at T=1 (for the models in `eval.sample_stages`, or all): pass@k is the share of questions with any
+correct sample (the paper's `passk.py`), maj@k the share whose majority answer (Stage II's vote: grader
+clusters, ties to the first seen) is correct. The test set carries gold and evaluation reads it directly: that is not the strong side reading train_2 gold.
 """
 from __future__ import annotations
 
@@ -89,6 +89,9 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
         model_ref = model
     dep_hints.update({d: None for d in deps})
     k = int(ctx.preset.eval.get("sample_k") or 0)
+    only = ctx.preset.eval.get("sample_stages")
+    if only is not None and name not in only:
+        k = 0                       # sampling k answers costs k greedy evaluations: the preset picks the models
     config = {"version": STAGE_VERSION, "model": model_ref, "judge": ctx.judge,
               "generation": ctx.generation_config("eval"), "sample_k": k,
               "breakdown": list(ctx.preset.eval.get("breakdown") or []),

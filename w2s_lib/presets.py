@@ -91,6 +91,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "judge": "grading",       # grading (GSM8K/MATH/toy) | olympic (per-answer-type judge)
         "max_new_tokens": None,   # None = generation.max_new_tokens
         "sample_k": 0,            # >0: also sample k answers per test question for maj@k / pass@k
+        "sample_stages": None,    # models that get the k samples (stage names, e.g. sft_ceiling); None = all
         "breakdown": [],          # meta keys to break accuracy down by (level, subject, answer_type, ...)
     },
     "compute": {

@@ -39,7 +39,7 @@ MODELS = {
                     TrainConfig(steps=4000, batch=8, window=512, lr=2e-3, warmup=100, seed=1,
                                 checkpoint_every=500)),
     "weak_base": (ModelConfig(hidden=64, layers=3, heads=4, ffn=256, context=1024),
-                  TrainConfig(steps=2000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
+                  TrainConfig(steps=4000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
                               checkpoint_every=250)),
 }
 # the prompt framing the task uses, so its pieces are in the vocabulary even if the corpus never says it
