@@ -39,7 +39,9 @@ MODELS = {
                     TrainConfig(steps=4000, batch=8, window=512, lr=2e-3, warmup=100, seed=1,
                                 checkpoint_every=500)),
     "weak_base": (ModelConfig(hidden=64, layers=3, heads=4, ffn=256, context=1024),
-                  TrainConfig(steps=4000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
+                  # stopped at step 3,000 of the 4,000-step schedule: the full run's weak model scored 50.3% on
+                  # the toy test (seed 0), above the 20-45% the premise needs; step 3,000 gave 36.3%
+                  TrainConfig(steps=4000, stop_at=3000, batch=8, window=512, lr=3e-3, warmup=50, seed=2,
                               checkpoint_every=250)),
 }
 # the prompt framing the task uses, so its pieces are in the vocabulary even if the corpus never says it

@@ -49,6 +49,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 0  # 0: only the final model
+    stop_at: int = 0           # >0: stop after this many steps of the `steps`-step schedule (less pretraining
+                               # compute on the same schedule: how the weak base is made weaker)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -91,7 +93,8 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
     t0 = time.time()
     running = None
     model.train()
-    for step in range(train_cfg.steps):
+    last = train_cfg.stop_at or train_cfg.steps
+    for step in range(last):
         starts = torch.randint(0, stream.numel() - w, (train_cfg.batch,), generator=gen)
         x = torch.stack([stream[s:s + w] for s in starts.tolist()])
         for g in opt.param_groups:
@@ -107,7 +110,7 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
             print(f"step {step + 1}/{train_cfg.steps} loss {running:.4f} lr {lr_at(step, train_cfg):.2e} "
                   f"{time.time() - t0:.0f}s", flush=True)
         ce = train_cfg.checkpoint_every
-        if ce and (step + 1) % ce == 0 and step + 1 < train_cfg.steps:
+        if ce and (step + 1) % ce == 0 and step + 1 < last:
             path = out_dir / f"checkpoint-{step + 1}"
             model.save_pretrained(path)
             tokenizer.save_pretrained(path)
