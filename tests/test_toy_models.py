@@ -14,6 +14,9 @@ TOY = DATA_DIR / "toy"
 
 @pytest.fixture(scope="module")
 def tok():
+    if not (TOY / "tokenizer" / "tokenizer.json").is_file():
+        pytest.fail(f"{TOY / 'tokenizer'} is missing: the toy world ships with the repository (git checkout data/toy, "
+                    "or rebuild it with `make toy-models`)")
     return AutoTokenizer.from_pretrained(TOY / "tokenizer")
 
 
