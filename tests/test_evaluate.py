@@ -57,8 +57,9 @@ def test_evaluate_tiny_model_matches_the_grader(tiny, tmp_path):
 
 
 def test_sample_stages_limits_the_k_samples_to_the_listed_models(tiny, tmp_path):
+    sizes = {"train_1": 8, "train_2": 8, "dev": 4, "test": 6}
     ctx = open_run("smoke", 0, tmp_path / "run", strong_base=tiny,
-                   overrides={"eval": {"sample_stages": ["sft_ceiling"]}, "dataset": {"sizes": {"train_1": 8, "train_2": 8, "dev": 4, "test": 6}}})
+                   overrides={"eval": {"sample_stages": ["sft_ceiling"]}, "dataset": {"sizes": sizes}})
     prepare(ctx, verbose=False)
     m = evaluate(ctx, "strong_base", model=tiny, verbose=False).metrics
     assert "k" not in m and "maj@k" not in m and m["n"] == 6

@@ -154,3 +154,26 @@ def test_olympic_toy_set_is_hf_shaped_and_judged_correct():
     nv = next(r for r in recs if r.meta["answer_type"] == "NV" and r.answer.strip('[]"').isdigit())
     wrong = int(json.loads(nv.answer)[0]) + 1
     assert not judge(f"The final answer is $\\boxed{{{wrong}}}$", nv)
+
+
+def test_stop_at_gives_the_same_weights_as_that_checkpoint_of_the_full_schedule(tokenizer, tmp_path):
+    """The shipped weak base is step 3,000 of a 4,000-step schedule (`stop_at`): a stopped run must equal the
+    full run's checkpoint at that step (same windows, same learning rates), not a shorter schedule."""
+    import torch
+    from safetensors.torch import load_file
+
+    from w2s_lib.toy.pretrain import ModelConfig, TrainConfig, pretrain, token_stream
+
+    docs = corpus_docs(CorpusConfig(seed=0, n_docs=40))
+    stream = token_stream(docs, tokenizer)
+    mcfg = ModelConfig(hidden=32, layers=1, heads=2, ffn=64, context=64)
+    base = dict(steps=6, batch=2, window=32, lr=1e-2, warmup=2, seed=0, threads=1)
+    pretrain(stream, tokenizer, mcfg, TrainConfig(**base, checkpoint_every=4), tmp_path / "full", log_every=2)
+    log = pretrain(stream, tokenizer, mcfg, TrainConfig(**base, stop_at=4), tmp_path / "stopped", log_every=2)
+    ckpt = load_file(tmp_path / "full" / "checkpoint-4" / "model.safetensors")
+    stopped = load_file(tmp_path / "stopped" / "model.safetensors")
+    final = load_file(tmp_path / "full" / "model.safetensors")
+    assert ckpt.keys() == stopped.keys()
+    assert all(torch.equal(ckpt[k], stopped[k]) for k in ckpt)
+    assert any(not torch.equal(final[k], stopped[k]) for k in final)
+    assert log["train"]["stop_at"] == 4 and log["losses"][-1]["step"] == 4

@@ -11,7 +11,8 @@ Greedy zero-shot answers on the test set, graded with the preset's judge (`gradi
 `grade_batch`, or `olympic.judge` for OlympicArena). With `eval.sample_k` = k > 0, k answers per question are
 also sampled at T=1 (for the models in `eval.sample_stages`, or all): pass@k is the share of questions with any
 correct sample (the paper's `passk.py`), maj@k the share whose majority answer (Stage II's vote: grader
-clusters, ties to the first seen) is correct. The test set carries gold and evaluation reads it directly: that is not the strong side reading train_2 gold.
+clusters, ties to the first seen) is correct. The test set carries gold and evaluation reads it directly: that
+is not the strong side reading train_2 gold.
 """
 from __future__ import annotations
 
