@@ -4,7 +4,7 @@
 
 It runs the notebook series through the pipeline (`python -m w2s_lib.pipeline --preset toy --until 03`), the
 same code path and hyperparameters as `make demo`, and reads three models' test accuracy from the run store.
-Stages already in `runs/<preset>/seed*/` are reused (a finished `make demo` makes this instant).
+When `runs/<preset>/seed*/` already holds the three models (a finished `make demo`), it only reads them.
 For each seed (its own train_1/train_2; the test set is the same for every seed):
   weak            the weak base + SFT on train_1 gold, greedy on test                 (01, `weak_model`)
   strong_icl      the strong base with 4 demos from the weak model's train_2 answers  (02, `strong_icl`)
@@ -34,6 +34,15 @@ OUT = ROOT / "benchmarks" / "results" / "toy_calibration.json"
 KEYS = ("weak", "strong_icl", "strong_ceiling")
 
 
+def have_all(cli) -> bool:
+    """Do the runs already hold the three models' test accuracy for every seed?"""
+    try:
+        res = collect(cli.preset, cli.runs_dir, cli.seeds)
+    except FileNotFoundError:
+        return False
+    return len(res.runs) == len(cli.seeds) and all(set(KEYS) <= set(r.acc) for r in res.runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="toy")
@@ -44,10 +53,13 @@ def main() -> None:
     cli = ap.parse_args()
 
     t0 = time.time()
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", cli.preset, "--seeds", *map(str, cli.seeds),
-           "--until", "03", "--jobs", str(cli.jobs), "--no-report", "--runs-dir", str(cli.runs_dir)]
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    if not have_all(cli):
+        # the run store would skip finished stages anyway, but re-executing the notebooks overwrites the executed
+        # copies a finished `make demo` left in runs/<preset>/seed*/notebooks/
+        cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", cli.preset, "--seeds", *map(str, cli.seeds),
+               "--until", "03", "--jobs", str(cli.jobs), "--no-report", "--runs-dir", str(cli.runs_dir)]
+        print("$", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
 
     res = collect(cli.preset, cli.runs_dir, cli.seeds)
     per_seed = {}

@@ -318,9 +318,11 @@ def plan(p: Preset) -> list[Step]:
         est.generate(st, model, rows * prompt, rows * n, min(resp, cap), cap)
         steps.append(st)
 
-    def evaluate(nb: str, name: str, model: str) -> None:
+    only = p.eval.get("sample_stages")
+
+    def evaluate(nb: str, name: str, model: str, stage: str) -> None:
         gen(nb, f"eval {name}", model, nt, "test, greedy", cap=eval_new)
-        if k:
+        if k and (only is None or stage in only):   # as evaluate.evaluate: the preset picks who samples
             gen(nb, f"eval {name} @{k}", model, nt, f"test, {k} samples at T=1", n=k, cap=eval_new)
 
     def train(nb: str, name: str, model: str, job: str, rows: int, detail: str, *, pref: bool = False) -> None:
@@ -334,7 +336,7 @@ def plan(p: Preset) -> list[Step]:
     else:
         train(nb1, "weak SFT on train_1 gold", weak, "weak_sft", n1, "weak base")
     # The trained weak model has the weak base's shape: its estimates use the base.
-    evaluate(nb1, "weak floor", weak)
+    evaluate(nb1, "weak floor", weak, "weak_model")
     gen(nb1, "D_weak", weak, n2, "train_2, greedy")
     nd = int(p.icl.get("n_demos", 4))
     gen(nb2, "D_icl (strong ICL)", strong, n2, f"train_2, {nd}-shot greedy", prompt=q + nd * (q + resp + 2))
@@ -346,21 +348,21 @@ def plan(p: Preset) -> list[Step]:
         for subset in p.stage1.get("subsets", ["weak", "icl", "hybrid"]):
             rows = 2 * kept if subset == "hybrid" else kept
             train(nb3, f"iter{it} SFT {subset}", strong, "strong_sft", rows, f"~{kept} questions kept")
-            evaluate(nb3, f"iter{it} {subset}", strong)
+            evaluate(nb3, f"iter{it} {subset}", strong, f"sft_iter{it}_{subset}")
         if it < iters:
             gen(nb3, f"iter{it} re-answer (weak-set model)", strong, n2, "train_2, greedy")
             gen(nb3, f"iter{it} re-answer (ICL-set model)", strong, n2, "train_2, greedy")
     train(nb3, "full weak FT", strong, "strong_sft", n2, "all of D_weak (baseline)")
-    evaluate(nb3, "full weak FT", strong)
+    evaluate(nb3, "full weak FT", strong, "sft_full_weak")
     if ds != "olympicarena":
         train(nb3, "strong ceiling", strong, "strong_sft", n2, "train_2 gold (reference only)")
-        evaluate(nb3, "strong ceiling", strong)
+        evaluate(nb3, "strong ceiling", strong, "sft_ceiling")
     ns = int(p.stage2.get("n_samples", 10))
     gen(nb4, "M_plus samples", strong, n2, f"train_2, {ns} samples at T={p.stage2.get('temperature', 1.0)}", n=ns)
     pairs = int(round(PAIRS.get(ds, PAIRS["gsm8k"]) * n2))
     for method in p.stage2.get("methods", ["dpo", "orpo"]):
         train(nb4, method.upper(), strong, method, pairs, f"~{pairs} pairs from M_plus", pref=True)
-        evaluate(nb4, method.upper(), strong)
+        evaluate(nb4, method.upper(), strong, method)
     # 05 scores the weak model, full weak FT, M_plus, DPO and ORPO on OlympicArena val (313 questions; a toy set of
     # that shape for the toy world). On the OlympicArena preset it reuses 01-04's evaluations: nothing to run.
     if ds != "olympicarena":
