@@ -193,7 +193,7 @@ def test_gpu_guide_cost_table_is_current():
 def test_plan_samples_only_the_models_the_preset_lists():
     """The dry run counts the k test samples for the models in `eval.sample_stages`, as evaluation does."""
     sampled = [s.name for s in plan(load_preset("toy")) if s.name.startswith("eval ") and "@" in s.name]
-    assert sampled == ["eval iter2 hybrid @10", "eval strong ceiling @10"]
+    assert sampled == ["eval iter2 hybrid @10"]
     smoke = plan(load_preset("smoke"))        # sample_stages: null -> every evaluated model samples
     greedy = [s.name for s in smoke if s.name.startswith("eval ") and "@" not in s.name]
     assert len(greedy) == 11 and all(f"{g} @4" in {s.name for s in smoke} for g in greedy)

@@ -61,7 +61,8 @@ def vocab_texts(corpus: list[str]) -> list[str]:
 
 def fact_accuracy(model, tokenizer, n: int = 600, seed: int = 0) -> dict:
     """Greedy next-token accuracy on facts `a + b =` and `a - b =` with b <= 60 (the task's running sums),
-    every number in 0..MAX_NUMBER, at the start of a line."""
+    every number in 0..MAX_NUMBER, at the start of a line; `p+` / `p-`: the mean probability on the right
+    token, which is what sampling at T = 1 sees (greedy can be right while a sample slips one time in three)."""
     rng = random.Random(seed)
     out = {}
     for op in "+-":
@@ -76,10 +77,11 @@ def fact_accuracy(model, tokenizer, n: int = 600, seed: int = 0) -> dict:
             golds.append(f" {c}")
         enc = tokenizer(prompts, return_tensors="pt", padding=True)
         with torch.inference_mode():
-            logits = model(**enc).logits[:, -1]
+            logits = model(**enc).logits[:, -1].float()
         pred = logits.argmax(-1).tolist()
         gold = [tokenizer.convert_tokens_to_ids("Ġ" + g.strip()) for g in golds]
         out[op] = round(sum(p == g for p, g in zip(pred, gold)) / len(gold), 3)
+        out["p" + op] = round(logits.softmax(-1)[torch.arange(len(gold)), torch.tensor(gold)].mean().item(), 3)
     return out
 
 
