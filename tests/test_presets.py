@@ -52,3 +52,12 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(PresetError, match="known presets: .*toy"):
         load_preset("no-such-preset")
+
+
+def test_a_typo_in_sample_stages_is_refused_with_the_known_names(tmp_path):
+    """A misspelt model in eval.sample_stages would silently give that model no samples."""
+    p = write(tmp_path, "extends: toy\neval: {sample_stages: [sft_iter2_hybird]}\n")
+    with pytest.raises(PresetError, match=r"sft_iter2_hybird.*known: .*sft_iter2_hybrid"):
+        load_preset(p)
+    ok = write(tmp_path, "extends: toy\neval: {sample_stages: [sft_iter1_icl, dpo, sft_ceiling]}\n")
+    assert load_preset(ok).eval["sample_stages"] == ["sft_iter1_icl", "dpo", "sft_ceiling"]

@@ -230,6 +230,13 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         raise PresetError(f"{path}: seeds must be a list of integers")
     preset = Preset(name=data.get("name") or path.stem, description=data.get("description", ""), path=path,
                     seeds=seeds, paper=data.get("paper") or {}, **sections)
+    only = preset.eval.get("sample_stages")
+    if only is not None:
+        models = evaluated_models(preset)
+        if not isinstance(only, list) or set(only) - set(models):
+            raise PresetError(f"{path}: eval.sample_stages must list evaluated models; unknown: "
+                              f"{sorted(set(only if isinstance(only, list) else [only]) - set(models))}; "
+                              f"known: {models}")
     jobs = ("weak_sft", "strong_sft", "dpo", "orpo")
     bad_jobs = set(preset.train.get("overrides") or {}) - set(jobs)
     if bad_jobs:
@@ -239,3 +246,12 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         if value and not resolve(value).exists():
             raise PresetError(f"{path}: train.{job} points to {value}, which does not exist")
     return preset
+
+
+def evaluated_models(preset: "Preset") -> list[str]:
+    """Names of the models a run of this preset evaluates on the test set (the `eval_<name>` stages): what
+    `eval.sample_stages` may list. Stage I names follow stage1.sft_stage, Stage II ones stage2.methods."""
+    names = ["weak_model", "strong_icl", "sft_full_weak"]
+    names += [f"sft_iter{it}_{s}" for it in range(1, int(preset.stage1["iterations"]) + 1)
+              for s in preset.stage1["subsets"]]
+    return names + list(preset.stage2["methods"]) + ["sft_ceiling"]
