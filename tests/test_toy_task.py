@@ -200,3 +200,18 @@ def test_init_from_continues_from_the_saved_weights_and_checks_the_shape(tokeniz
     with pytest.raises(ValueError, match="hidden_size"):
         pretrain(stream, tokenizer, ModelConfig(hidden=64, layers=1, heads=2, ffn=64, context=64),
                  TrainConfig(**base, lr=0.0), tmp_path / "three", init_from=tmp_path / "one")
+
+
+def test_untied_output_embeddings_are_saved_and_trained_separately(tokenizer, tmp_path):
+    """`tie_embeddings=False` gives the model its own output layer (the world-v6 probe in docs/toy_world.md)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from w2s_lib.toy.pretrain import ModelConfig, TrainConfig, pretrain, token_stream
+
+    stream = token_stream(corpus_docs(CorpusConfig(seed=0, n_docs=40)), tokenizer)
+    mcfg = ModelConfig(hidden=32, layers=1, heads=2, ffn=64, context=64, tie_embeddings=False)
+    pretrain(stream, tokenizer, mcfg, TrainConfig(steps=3, batch=2, window=32, lr=1e-2, warmup=1, seed=0,
+                                                  threads=1, decay_embeddings=False), tmp_path / "m", log_every=1)
+    w = load_file(tmp_path / "m" / "model.safetensors")
+    assert "lm_head.weight" in w and not torch.equal(w["lm_head.weight"], w["model.embed_tokens.weight"])

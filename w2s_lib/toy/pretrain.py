@@ -26,12 +26,13 @@ class ModelConfig:
     heads: int = 4
     ffn: int = 512
     context: int = 512
+    tie_embeddings: bool = True    # output layer = input embeddings (the shipped models)
 
     def llama_config(self, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
         return LlamaConfig(
             vocab_size=len(tokenizer), hidden_size=self.hidden, intermediate_size=self.ffn,
             num_hidden_layers=self.layers, num_attention_heads=self.heads, num_key_value_heads=self.heads,
-            max_position_embeddings=self.context, rms_norm_eps=1e-5, tie_word_embeddings=True,
+            max_position_embeddings=self.context, rms_norm_eps=1e-5, tie_word_embeddings=self.tie_embeddings,
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id, attn_implementation="sdpa")
 
@@ -49,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 0  # 0: only the final model
+    decay_embeddings: bool = True  # weight decay on the (input and output) embeddings too
     stop_at: int = 0           # >0: stop after this many steps of the `steps`-step schedule (less pretraining
                                # compute on the same schedule: how the weak base is made weaker)
 
@@ -94,8 +96,11 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
                 raise ValueError(f"{init_from}: {k} is {getattr(model.config, k)}, the model config asks for "
                                  f"{getattr(want, k)}")
     n_params = sum(p.numel() for p in model.parameters())
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    def decays(n: str, p: torch.Tensor) -> bool:
+        embedding = "embed_tokens" in n or "lm_head" in n
+        return p.dim() >= 2 and (train_cfg.decay_embeddings or not embedding)
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=train_cfg.lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(train_cfg.seed)
