@@ -72,12 +72,8 @@ def token_stream(docs: list[str], tokenizer: PreTrainedTokenizerFast) -> torch.T
 
 def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg: ModelConfig,
              train_cfg: TrainConfig, out_dir: str | Path,
-             on_checkpoint: Callable[[int, Path], dict] | None = None, log_every: int = 50,
-             init_from: str | Path | None = None) -> dict:
-    """Train a model on random windows of `stream`; save it (and checkpoints) under `out_dir`.
-
-    The model starts from random weights, or from the saved model `init_from` (a later pretraining phase:
-    the weights carry over, the optimizer and its schedule start afresh).
+             on_checkpoint: Callable[[int, Path], dict] | None = None, log_every: int = 50) -> dict:
+    """Train a fresh model on random windows of `stream`; save it (and checkpoints) under `out_dir`.
 
     Returns a summary dict (losses, wall time) that is also written to `out_dir/pretrain_log.json`.
     `on_checkpoint(step, path)` may evaluate a saved checkpoint; its dict is logged.
@@ -86,16 +82,9 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
-    if init_from is None:
-        model = LlamaForCausalLM(model_cfg.llama_config(tokenizer))
-    else:
-        model = LlamaForCausalLM.from_pretrained(init_from)
-        want = model_cfg.llama_config(tokenizer)
-        for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
-            if getattr(model.config, k) != getattr(want, k):
-                raise ValueError(f"{init_from}: {k} is {getattr(model.config, k)}, the model config asks for "
-                                 f"{getattr(want, k)}")
+    model = LlamaForCausalLM(model_cfg.llama_config(tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
+
     def decays(n: str, p: torch.Tensor) -> bool:
         embedding = "embed_tokens" in n or "lm_head" in n
         return p.dim() >= 2 and (train_cfg.decay_embeddings or not embedding)
@@ -106,7 +95,6 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
     gen = torch.Generator().manual_seed(train_cfg.seed)
     w = train_cfg.window
     log: dict = {"params": n_params, "model": asdict(model_cfg), "train": asdict(train_cfg),
-                 "init_from": None if init_from is None else str(init_from),
                  "stream_tokens": int(stream.numel()), "losses": [], "checkpoints": []}
     t0 = time.time()
     running = None
