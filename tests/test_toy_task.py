@@ -192,3 +192,8 @@ def test_untied_output_embeddings_are_saved_and_trained_separately(tokenizer, tm
                                                   threads=1, decay_embeddings=False), tmp_path / "m", log_every=1)
     w = load_file(tmp_path / "m" / "model.safetensors")
     assert "lm_head.weight" in w and not torch.equal(w["lm_head.weight"], w["model.embed_tokens.weight"])
+    # the same run with decayed embeddings ends elsewhere (runs are deterministic, so an ignored flag would not)
+    pretrain(stream, tokenizer, mcfg, TrainConfig(steps=3, batch=2, window=32, lr=1e-2, warmup=1, seed=0,
+                                                  threads=1), tmp_path / "d", log_every=1)
+    d = load_file(tmp_path / "d" / "model.safetensors")
+    assert not torch.equal(w["lm_head.weight"], d["lm_head.weight"])
