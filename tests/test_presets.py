@@ -61,3 +61,34 @@ def test_a_typo_in_sample_stages_is_refused_with_the_known_names(tmp_path):
         load_preset(p)
     ok = write(tmp_path, "extends: toy\neval: {sample_stages: [sft_iter1_icl, dpo, sft_ceiling]}\n")
     assert load_preset(ok).eval["sample_stages"] == ["sft_iter1_icl", "dpo", "sft_ceiling"]
+
+
+def test_evaluated_models_follow_what_stage1_trains(tmp_path):
+    """With stage1.subsets [hybrid], iteration 1 still trains (and evaluates) weak and icl, because iteration 2
+    selects from their answers: sample_stages may name them, and the report lists them."""
+    from w2s_lib.presets import evaluated_models, stage1_subsets
+    p = write(tmp_path, "extends: toy\nstage1: {subsets: [hybrid], m_plus: hybrid}\n"
+                        "eval: {sample_stages: [sft_iter1_weak]}\n")
+    preset = load_preset(p)
+    assert stage1_subsets(preset, 1) == ["weak", "icl", "hybrid"]
+    assert stage1_subsets(preset, 2) == ["hybrid"]
+    names = evaluated_models(preset)
+    assert names == ["weak_model", "strong_icl", "sft_full_weak", "sft_iter1_weak", "sft_iter1_icl",
+                     "sft_iter1_hybrid", "sft_iter2_hybrid", "dpo", "orpo", "sft_ceiling"]
+    bad = write(tmp_path, "extends: toy\nstage1: {subsets: [hybrid], m_plus: hybrid}\n"
+                          "eval: {sample_stages: [sft_iter2_weak]}\n")
+    with pytest.raises(PresetError, match="sft_iter2_weak"):
+        load_preset(bad)
+
+
+def test_the_report_order_is_the_evaluated_models(tmp_path):
+    from w2s_lib.context import open_run
+    from w2s_lib.evaluate import method_order
+    from w2s_lib.presets import evaluated_models
+    ctx = open_run("toy", 0, tmp_path / "run")
+    order = method_order(ctx)
+    assert [n for n, _ in order] == evaluated_models(ctx.preset)
+    assert dict(order)["sft_iter2_hybrid"] == "Stage I iter 2, hybrid set"
+    # a run store with a third iteration (made under an older preset) still gets its rows
+    (tmp_path / "run" / "sft_iter3_hybrid").mkdir(parents=True)
+    assert "sft_iter3_hybrid" in dict(method_order(ctx))

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
+from .presets import STAGE1_SUBSETS, evaluated_models, sft_name
 from .jsonl import read_jsonl, write_jsonl
 from .records import Record, load_split
 from .runstore import Stage
@@ -157,16 +158,15 @@ def load_predictions(ctx: RunContext, name: str) -> list[dict]:
 
 # The run's models in method order: (stage name, label). Stage I subsets are added per iteration.
 def method_order(ctx: RunContext) -> list[tuple[str, str]]:
-    order = [("weak_model", "weak floor (weak model)"), ("strong_icl", "strong base, 4 weak demos (ICL)"),
-             ("sft_full_weak", "full weak fine-tuning")]
+    """(stage name, report label) of every model a run may have evaluated, in report order."""
     last = max([int(ctx.preset.stage1.get("iterations", 2))] +
                [int(p.name.split("_")[1][4:]) for p in ctx.root.glob("sft_iter*_*") if p.name.split("_")[1][4:].isdigit()])
+    labels = {"weak_model": "weak floor (weak model)", "strong_icl": "strong base, 4 weak demos (ICL)",
+              "sft_full_weak": "full weak fine-tuning", "sft_ceiling": "strong ceiling (train_2 gold; reference only)"}
+    labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in ctx.preset.stage2["methods"]})
     for it in range(1, last + 1):
-        for s in ("weak", "icl", "hybrid"):
-            order.append((f"sft_iter{it}_{s}", f"Stage I iter {it}, {s} set"))
-    order += [("dpo", "Stage II DPO (from M_plus)"), ("orpo", "Stage II ORPO (from M_plus)"),
-              ("sft_ceiling", "strong ceiling (train_2 gold; reference only)")]
-    return order
+        labels.update({sft_name(it, s): f"Stage I iter {it}, {s} set" for s in STAGE1_SUBSETS})
+    return [(name, labels[name]) for name in evaluated_models(ctx.preset, iterations=last)]
 
 
 def results_table(ctx: RunContext) -> list[dict]:

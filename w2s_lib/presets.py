@@ -248,10 +248,29 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     return preset
 
 
-def evaluated_models(preset: "Preset") -> list[str]:
-    """Names of the models a run of this preset evaluates on the test set (the `eval_<name>` stages): what
-    `eval.sample_stages` may list. Stage I names follow stage1.sft_stage, Stage II ones stage2.methods."""
+# Stage I's training sets, in the order they are trained and reported (selection.SUBSETS is this tuple).
+STAGE1_SUBSETS = ("weak", "icl", "hybrid")
+
+
+def sft_name(iteration: int, subset: str) -> str:
+    """The run-store name of the Stage I model trained on `subset` in `iteration` (its eval is eval_<name>)."""
+    return f"sft_iter{iteration}_{subset}"
+
+
+def stage1_subsets(preset: "Preset", iteration: int) -> list[str]:
+    """The sets Stage I trains in `iteration`: the preset's, plus weak and icl whenever a later iteration
+    selects from their answers."""
+    want = list(preset.stage1.get("subsets") or STAGE1_SUBSETS)
+    if iteration < int(preset.stage1["iterations"]):
+        want += [s for s in ("weak", "icl") if s not in want]
+    return [s for s in STAGE1_SUBSETS if s in want]
+
+
+def evaluated_models(preset: "Preset", iterations: int | None = None) -> list[str]:
+    """Names of the models a run of this preset evaluates on the test set (the `eval_<name>` stages), in report
+    order: what `eval.sample_stages` may list. `iterations` overrides the preset's Stage I count (a run made
+    with more iterations than its preset now says)."""
     names = ["weak_model", "strong_icl", "sft_full_weak"]
-    names += [f"sft_iter{it}_{s}" for it in range(1, int(preset.stage1["iterations"]) + 1)
-              for s in preset.stage1["subsets"]]
+    names += [sft_name(it, s) for it in range(1, (iterations or int(preset.stage1["iterations"])) + 1)
+              for s in stage1_subsets(preset, it)]
     return names + list(preset.stage2["methods"]) + ["sft_ceiling"]

@@ -31,13 +31,14 @@ from . import prompts as P
 from .context import STAGE_VERSION, RunContext
 from .export import dataset_info, sft_to_llama_factory
 from .jsonl import read_json, read_jsonl, write_json, write_jsonl
+from .presets import STAGE1_SUBSETS
 from .records import load_split, reference_gold
 from .runstore import Stage
 from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
 
 D_ICL = "d_icl"
 HINT_02 = "run notebooks/02_selection.ipynb first (it writes D_icl and the iteration-1 selection)"
-SUBSETS = ("weak", "icl", "hybrid")
+SUBSETS = STAGE1_SUBSETS
 
 # Why a question was not kept (first failing reason counts).
 WEAK_NO_ANSWER = "weak_no_answer"

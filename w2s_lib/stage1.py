@@ -20,6 +20,7 @@ for the ICL side; iteration-2 models are trained from the strong base again, not
 from __future__ import annotations
 
 from .context import STAGE_VERSION, RunContext, train_summary
+from .presets import sft_name, stage1_subsets
 from . import prompts as P
 from .records import reference_gold
 from .runstore import Stage
@@ -33,7 +34,7 @@ HINT_03 = "run notebooks/03_stage1_sft.ipynb first (it trains the Stage I models
 
 
 def sft_stage(iteration: int, subset: str) -> str:
-    return f"sft_iter{iteration}_{subset}"
+    return sft_name(iteration, subset)
 
 
 def answers_stage(iteration: int, side: str) -> str:
@@ -47,10 +48,7 @@ def answer_stages(iteration: int) -> tuple[str, str]:
 
 def subsets(ctx: RunContext, iteration: int) -> list[str]:
     """The sets trained in `iteration`: the preset's, plus weak and icl whenever a later iteration needs them."""
-    want = list(ctx.preset.stage1.get("subsets") or SUBSETS)
-    if iteration < int(ctx.preset.stage1["iterations"]):
-        want += [s for s in ("weak", "icl") if s not in want]
-    return [s for s in SUBSETS if s in want]
+    return stage1_subsets(ctx.preset, iteration)
 
 
 def train_sft(ctx: RunContext, name: str, rows: list[dict], deps: dict, describe: str, *,
