@@ -60,6 +60,22 @@ def test_count_solution_is_consistent_arithmetic():
         assert len(lines) - 2 == p.meta["steps"]   # minus the "Start:" line and the final line
 
 
+def test_start_phrase_changes_only_the_first_line_and_the_error_classifier_reads_both():
+    """`Difficulty.start_phrase` (a format knob): the same problems and steps, another first line; the research
+    classifier in toy/errors.py still parses the solutions."""
+    from w2s_lib.toy.errors import classify
+    a = make_splits(SIZES, seed=0)["test"]
+    b = make_splits(SIZES, seed=0, difficulty=Difficulty(start_phrase="Begin with"))["test"]
+    assert [r.question for r in a] == [r.question for r in b]
+    for ra, rb in zip(a, b):
+        la, lb = ra.solution.split("\n"), rb.solution.split("\n")
+        assert la[0].startswith("Start: ") and lb[0] == "Begin with " + la[0][len("Start: "):]
+        assert la[1:] == lb[1:]
+        assert classify(rb.question, rb.solution, rb.answer) == "ok"
+        wrong = rb.solution.replace(f"#### {rb.answer}", f"#### {int(rb.answer) + 1}")
+        assert classify(rb.question, wrong, rb.answer) == "final"   # every step parsed, only the last line wrong
+
+
 def test_solution_orders_vary_for_the_same_question():
     """The sum's order is random in gold solutions (what self-consistency feeds on)."""
     from w2s_lib.toy.task import count_spec, count_steps, render_count_solution

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 
 STEP = re.compile(r"^(\d+) ([-+]) ([a-z]+) (\d+) = (\d+)\.$")
-START = re.compile(r"^Start: ([a-z]+) (\d+)\.$")
+START = re.compile(r"^(?:Start:|Begin with) ([a-z]+) (\d+)\.$")
 MUL = re.compile(r"^(\d+) ([a-z]+) hold (\d+) \* (\d+) = (\d+) [a-z]+\.$")
 
 

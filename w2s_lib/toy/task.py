@@ -71,6 +71,9 @@ class Difficulty:
     max_value: int = MAX_NUMBER  # bound on the total (hence on every partial sum)
     group_count: tuple[int, int] = (2, 9)   # m
     group_size: tuple[int, int] = (2, 12)   # n
+    # the solution's first line, "<start_phrase> <marker> <number>.": "Start:" never occurs in the corpus (the
+    # format must be followed in context); "Begin with" is one of the corpus's own phrasings (docs/toy_world.md)
+    start_phrase: str = "Start:"
 
     def __post_init__(self):
         if not 2 <= self.min_terms <= self.max_terms:
@@ -171,14 +174,14 @@ def count_steps(spec: dict, rng: random.Random) -> list[tuple]:
     return steps
 
 
-def render_count_solution(spec: dict, steps: list[tuple]) -> str:
+def render_count_solution(spec: dict, steps: list[tuple], start_phrase: str = "Start:") -> str:
     """The task's solution format: one step a line, then `#### N`."""
     lines = []
     for s in steps:
         if s[0] == "mul":
             lines.append(f"{s[1]} {s[4]} hold {s[1]} * {s[2]} = {s[3]} {spec['item']}.")
         elif s[0] == "start":
-            lines.append(f"Start: {s[1]} {s[2]}.")
+            lines.append(f"{start_phrase} {s[1]} {s[2]}.")
         elif s[0] == "add":
             lines.append(f"{s[1]} + {s[2]} {s[3]} = {s[4]}.")
         else:
@@ -195,7 +198,7 @@ def count_problem(rng: random.Random, d: Difficulty = Difficulty()) -> Problem:
     # steps = arithmetic steps (products, additions, the removal); the "Start:" line is not one
     meta = {"terms": len(spec["terms"]), "groups": groups, "remove": bool(spec["remove"]),
             "steps": len(steps) - 1}
-    return Problem(spec["question"], render_count_solution(spec, steps), str(spec["total"]), "count",
+    return Problem(spec["question"], render_count_solution(spec, steps, d.start_phrase), str(spec["total"]), "count",
                    "integer", meta)
 
 
