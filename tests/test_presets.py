@@ -84,11 +84,13 @@ def test_evaluated_models_follow_what_stage1_trains(tmp_path):
 def test_the_report_order_is_the_evaluated_models(tmp_path):
     from w2s_lib.context import open_run
     from w2s_lib.evaluate import method_order
-    from w2s_lib.presets import evaluated_models
     ctx = open_run("toy", 0, tmp_path / "run")
     order = method_order(ctx)
-    assert [n for n, _ in order] == evaluated_models(ctx.preset)
+    assert [n for n, _ in order] == [
+        "weak_model", "strong_icl", "sft_full_weak", "sft_iter1_weak", "sft_iter1_icl", "sft_iter1_hybrid",
+        "sft_iter2_weak", "sft_iter2_icl", "sft_iter2_hybrid", "dpo", "orpo", "sft_ceiling"]
     assert dict(order)["sft_iter2_hybrid"] == "Stage I iter 2, hybrid set"
+    assert dict(order)["dpo"] == "Stage II DPO (from M_plus)"
     # a run store with a third iteration (made under an older preset) still gets its rows
     (tmp_path / "run" / "sft_iter3_hybrid").mkdir(parents=True)
     assert "sft_iter3_hybrid" in dict(method_order(ctx))

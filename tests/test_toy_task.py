@@ -74,6 +74,8 @@ def test_start_phrase_changes_only_the_first_line_and_the_error_classifier_reads
         assert classify(rb.question, rb.solution, rb.answer) == "ok"
         wrong = rb.solution.replace(f"#### {rb.answer}", f"#### {int(rb.answer) + 1}")
         assert classify(rb.question, wrong, rb.answer) == "final"   # every step parsed, only the last line wrong
+    with pytest.raises(ValueError, match="start_phrase"):
+        Difficulty(start_phrase="Go:")      # the classifier could not parse it
 
 
 def test_solution_orders_vary_for_the_same_question():

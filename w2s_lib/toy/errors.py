@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from .task import START_PHRASES
+
 STEP = re.compile(r"^(\d+) ([-+]) ([a-z]+) (\d+) = (\d+)\.$")
-START = re.compile(r"^(?:Start:|Begin with) ([a-z]+) (\d+)\.$")
+START = re.compile(r"^(?:" + "|".join(map(re.escape, START_PHRASES)) + r") ([a-z]+) (\d+)\.$")
 MUL = re.compile(r"^(\d+) ([a-z]+) hold (\d+) \* (\d+) = (\d+) [a-z]+\.$")
 
 

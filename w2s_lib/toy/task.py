@@ -34,6 +34,9 @@ from ..records import Record
 
 MAX_NUMBER = 199         # every number in every question and solution is in 0..MAX_NUMBER
 ANSWER_PREFIX = "#### "  # the final line of every solution, as in the paper's GSM8K release
+# Phrasings the solution's first line may use (`Difficulty.start_phrase`); toy/errors.py parses exactly these.
+# "Start:" never occurs in the corpus (the format must be followed in context); "Begin with" is a corpus phrasing.
+START_PHRASES = ("Start:", "Begin with")
 
 NAMES = [("Ava", "She"), ("Ben", "He"), ("Cal", "He"), ("Dora", "She"), ("Eli", "He"), ("Fay", "She"),
          ("Gus", "He"), ("Hana", "She"), ("Ivan", "He"), ("Jade", "She"), ("Kai", "He"), ("Lena", "She"),
@@ -71,15 +74,15 @@ class Difficulty:
     max_value: int = MAX_NUMBER  # bound on the total (hence on every partial sum)
     group_count: tuple[int, int] = (2, 9)   # m
     group_size: tuple[int, int] = (2, 12)   # n
-    # the solution's first line, "<start_phrase> <marker> <number>.": "Start:" never occurs in the corpus (the
-    # format must be followed in context); "Begin with" is one of the corpus's own phrasings (docs/toy_world.md)
-    start_phrase: str = "Start:"
+    start_phrase: str = "Start:"  # the solution's first line, "<start_phrase> <marker> <number>." (START_PHRASES)
 
     def __post_init__(self):
         if not 2 <= self.min_terms <= self.max_terms:
             raise ValueError(f"need 2 <= min_terms <= max_terms, got {self.min_terms}, {self.max_terms}")
         if self.max_value > MAX_NUMBER:
             raise ValueError(f"max_value {self.max_value} exceeds the tokenizer's MAX_NUMBER {MAX_NUMBER}")
+        if self.start_phrase not in START_PHRASES:
+            raise ValueError(f"start_phrase {self.start_phrase!r} is not one of {START_PHRASES}")
 
 
 @dataclass
