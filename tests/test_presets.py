@@ -94,3 +94,15 @@ def test_the_report_order_is_the_evaluated_models(tmp_path):
     # a run store with a third iteration (made under an older preset) still gets its rows
     (tmp_path / "run" / "sft_iter3_hybrid").mkdir(parents=True)
     assert "sft_iter3_hybrid" in dict(method_order(ctx))
+
+
+def test_the_report_keeps_a_stage2_method_the_preset_no_longer_lists(tmp_path):
+    # a run that trained ORPO, reported under a preset that now lists only DPO, keeps its ORPO row
+    from w2s_lib.context import open_run
+    from w2s_lib.evaluate import eval_stage, method_order
+    ctx = open_run("toy", 0, tmp_path / "run", methods=["dpo"])
+    assert "orpo" not in dict(method_order(ctx))
+    (tmp_path / "run" / eval_stage("orpo")).mkdir(parents=True)
+    names = [n for n, _ in method_order(ctx)]
+    assert names.index("dpo") < names.index("orpo") < names.index("sft_ceiling")
+    assert dict(method_order(ctx))["orpo"] == "Stage II ORPO (from M_plus)"

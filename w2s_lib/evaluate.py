@@ -163,10 +163,14 @@ def method_order(ctx: RunContext) -> list[tuple[str, str]]:
                [int(p.name.split("_")[1][4:]) for p in ctx.root.glob("sft_iter*_*") if p.name.split("_")[1][4:].isdigit()])
     labels = {"weak_model": "weak floor (weak model)", "strong_icl": "strong base, 4 weak demos (ICL)",
               "sft_full_weak": "full weak fine-tuning", "sft_ceiling": "strong ceiling (train_2 gold; reference only)"}
-    labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in ctx.preset.stage2["methods"]})
+    # Stage II: the preset's methods, then any other method this run store holds a model or an eval of
+    methods = list(ctx.preset.stage2["methods"])
+    methods += [m for m in ("dpo", "orpo") if m not in methods
+                and ((ctx.root / m).exists() or (ctx.root / eval_stage(m)).exists())]
+    labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in methods})
     for it in range(1, last + 1):
         labels.update({sft_name(it, s): f"Stage I iter {it}, {s} set" for s in STAGE1_SUBSETS})
-    return [(name, labels[name]) for name in evaluated_models(ctx.preset, iterations=last)]
+    return [(name, labels[name]) for name in evaluated_models(ctx.preset, iterations=last, methods=methods)]
 
 
 def results_table(ctx: RunContext) -> list[dict]:

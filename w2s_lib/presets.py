@@ -266,11 +266,12 @@ def stage1_subsets(preset: "Preset", iteration: int) -> list[str]:
     return [s for s in STAGE1_SUBSETS if s in want]
 
 
-def evaluated_models(preset: "Preset", iterations: int | None = None) -> list[str]:
+def evaluated_models(preset: "Preset", iterations: int | None = None,
+                     methods: list[str] | None = None) -> list[str]:
     """Names of the models a run of this preset evaluates on the test set (the `eval_<name>` stages), in report
-    order: what `eval.sample_stages` may list. `iterations` overrides the preset's Stage I count (a run made
-    with more iterations than its preset now says)."""
+    order: what `eval.sample_stages` may list. `iterations` and `methods` override the preset's Stage I count and
+    Stage II methods (a run made under an older version of its preset)."""
     names = ["weak_model", "strong_icl", "sft_full_weak"]
     names += [sft_name(it, s) for it in range(1, (iterations or int(preset.stage1["iterations"])) + 1)
               for s in stage1_subsets(preset, it)]
-    return names + list(preset.stage2["methods"]) + ["sft_ceiling"]
+    return names + list(preset.stage2["methods"] if methods is None else methods) + ["sft_ceiling"]
