@@ -20,12 +20,15 @@ from w2s_lib.selection import select
 N = 10   # test questions per hand-made run
 
 
-def commit_eval(root, stage, n_correct, *, n=N, meta=None, extra=None):
+def commit_eval(root, stage, n_correct, *, n=N, meta=None, extra=None, maj=None):
     """eval_<stage> with questions q0..q<n-1>, the first `n_correct` right (so better models' right answers
-    contain worse ones': discordant counts are differences)."""
-    st = RunStore(root).stage(f"eval_{stage}", {"hand": stage, "n_correct": n_correct, "meta": meta})
+    contain worse ones': discordant counts are differences); `maj`: the questions whose majority vote is right
+    (a sampled model's `maj_correct`)."""
+    st = RunStore(root).stage(f"eval_{stage}", {"hand": stage, "n_correct": n_correct, "meta": meta,
+                                                "maj": sorted(maj) if maj is not None else None})
     rows = [{"id": f"q{i}", "response": f"r{i}", "pred": "1", "correct": i < n_correct,
-             "meta": (meta[i] if meta else {})} for i in range(n)]
+             "meta": (meta[i] if meta else {}), **({"maj_correct": i in maj} if maj is not None else {})}
+            for i in range(n)]
     write_jsonl(st.path / "predictions.jsonl", rows)
     st.commit({"accuracy": n_correct / n, "n": n, "n_correct": n_correct, **(extra or {})})
 
@@ -304,3 +307,32 @@ def test_an_ordering_that_goes_both_ways_is_mixed(tmp_path):
     (o,) = A.orderings(A.collect("smoke", tmp_path))
     assert (o["a"], o["b"], o["a>b"], o["a<b"], o["verdict"]) == ("full_weak_ft", "weak", 1, 1, "mixed")
     assert (o["a_right_b_wrong"], o["b_right_a_wrong"]) == (2, 2) and o["sign_test_p"] == 1.0
+
+
+def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
+    # M_plus: the majority is right on every question; greedy on 3 (seed 0) and 6 (seed 1) -> 7 + 4 = 11 vs 0.
+    # ceiling: greedy right on all 10, majority on 4 -> 0 vs 6 + 6. DPO: 1 vs 1. The weak model draws no samples.
+    everything = set(range(N))
+    for seed, m_plus_right in ((0, 3), (1, 6)):
+        root = tmp_path / "smoke" / f"seed{seed}"
+        sampled = {"k": 10, "maj@k": 0.5, "pass@k": 0.9}
+        commit_eval(root, "weak_model", 2)
+        commit_eval(root, "sft_iter2_hybrid", m_plus_right, extra=sampled, maj=everything)
+        commit_eval(root, "dpo", 5, extra=sampled, maj={0, 1, 2, 3, 5})
+        commit_eval(root, "sft_ceiling", 10, extra=sampled, maj={0, 1, 2, 3})
+        commit_m_plus(root)
+    res = A.collect("smoke", tmp_path)
+    sc = {r["key"]: r for r in A.self_consistency(res)}
+    assert set(sc) == {"stage1_iter2_hybrid", "stage2_dpo", "strong_ceiling"}
+    m = sc["stage1_iter2_hybrid"]
+    assert (m["seeds"], m["questions"], m["maj_right_greedy_wrong"], m["greedy_right_maj_wrong"]) == ([0, 1], 20, 11, 0)
+    assert m["sign_test_p"] == pytest.approx(A.sign_test_p(11, 0))
+    assert "know more than greedy" in m["reading"] and "M_plus" in m["model"]
+    c = sc["strong_ceiling"]
+    assert (c["maj_right_greedy_wrong"], c["greedy_right_maj_wrong"]) == (0, 12)
+    assert "*less* than greedy" in c["reading"]
+    d = sc["stage2_dpo"]
+    assert (d["maj_right_greedy_wrong"], d["greedy_right_maj_wrong"]) == (2, 2) and "no clear winner" in d["reading"]
+    text = A.write_report(res, tmp_path / "out", selection=False).read_text()
+    assert "## Majority vote against greedy" in text
+    assert f"| Stage I iter 2, hybrid set = M_plus | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} |" in text

@@ -410,6 +410,47 @@ def reading(res: Collected, ords: list[dict] | None = None) -> list[str]:
     return lines
 
 
+def self_consistency(res: Collected) -> list[dict]:
+    """For each model whose test predictions carry samples (`maj_correct`), pooled over the seeds that sampled
+    it: on how many questions the majority of its samples is right where its greedy answer is wrong, and the
+    reverse, with a two-sided sign test, and a plain-language `reading`.
+
+    Why it matters: Stage II builds its pairs from questions where M_plus's samples agree, so it can only lift
+    greedy accuracy when the majority knows something the greedy answer gets wrong. When the majority is
+    right *less* often than greedy, the confident questions are ones greedy already solves."""
+    out = []
+    for key in res.keys():
+        seeds, n, maj_only, greedy_only = [], 0, 0, 0
+        for r in res.runs:
+            if key not in r.metrics or r.metrics[key].get("maj@k") is None:
+                continue
+            rows = [p for p in r.predictions(key) if p.get("maj_correct") is not None]
+            if not rows:
+                continue
+            seeds.append(r.seed)
+            n += len(rows)
+            maj_only += sum(bool(p["maj_correct"]) and not p["correct"] for p in rows)
+            greedy_only += sum(bool(p["correct"]) and not p["maj_correct"] for p in rows)
+        if not seeds:
+            continue
+        p_value = sign_test_p(maj_only, greedy_only)
+        label = res.label(key)
+        if maj_only > greedy_only and p_value <= 0.05:
+            reading = (f"the majority vote of {label} is right on {maj_only} questions its greedy answer gets wrong, "
+                       f"against {greedy_only} the other way: its own samples know more than greedy decoding, "
+                       "which is what Stage II's pairs can teach")
+        elif greedy_only > maj_only and p_value <= 0.05:
+            reading = (f"the greedy answer of {label} is right on {greedy_only} questions its majority vote gets "
+                       f"wrong, against {maj_only} the other way: its samples know *less* than greedy decoding, so "
+                       "the questions Stage II is confident on are mostly ones greedy already solves")
+        else:
+            reading = (f"the majority vote and the greedy answer of {label} differ on {maj_only} + {greedy_only} "
+                       f"questions, no clear winner (p = {p_value:.2g})")
+        out.append({"key": key, "model": label, "seeds": seeds, "questions": n, "maj_right_greedy_wrong": maj_only,
+                    "greedy_right_maj_wrong": greedy_only, "sign_test_p": p_value, "reading": reading})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # breakdowns
 # ---------------------------------------------------------------------------------------------------
@@ -748,6 +789,14 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
               "question by question.", ""]
     L += [f"- {line}" for line in reading(res, ords)] or ["- (no pair of models to compare)"]
     L += [""]
+    sc = self_consistency(res)
+    if sc:
+        L += ["## Majority vote against greedy (what Stage II can learn from)", "",
+              markdown_table(["model", "seeds", "questions", "majority right, greedy wrong",
+                              "greedy right, majority wrong", "sign test p"],
+                             [[r["model"], len(r["seeds"]), r["questions"], r["maj_right_greedy_wrong"],
+                               r["greedy_right_maj_wrong"], f"{r['sign_test_p']:.2g}"] for r in sc]), ""]
+        L += [f"- {r['reading'][0].upper()}{r['reading'][1:]}." for r in sc] + [""]
     # ---- breakdowns
     for key in BREAKDOWN_KEYS:
         vals = test_meta_values(res, key)
