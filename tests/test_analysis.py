@@ -20,14 +20,16 @@ from w2s_lib.selection import select
 N = 10   # test questions per hand-made run
 
 
-def commit_eval(root, stage, n_correct, *, n=N, meta=None, extra=None, maj=None):
+def commit_eval(root, stage, n_correct, *, n=N, meta=None, extra=None, maj=None, share=None):
     """eval_<stage> with questions q0..q<n-1>, the first `n_correct` right (so better models' right answers
     contain worse ones': discordant counts are differences); `maj`: the questions whose majority vote is right
-    (a sampled model's `maj_correct`)."""
+    (a sampled model's `maj_correct`); `share`: question -> the majority's share of the samples."""
     st = RunStore(root).stage(f"eval_{stage}", {"hand": stage, "n_correct": n_correct, "meta": meta,
-                                                "maj": sorted(maj) if maj is not None else None})
+                                                "maj": sorted(maj) if maj is not None else None,
+                                                "share": sorted(share.items()) if share is not None else None})
     rows = [{"id": f"q{i}", "response": f"r{i}", "pred": "1", "correct": i < n_correct,
-             "meta": (meta[i] if meta else {}), **({"maj_correct": i in maj} if maj is not None else {})}
+             "meta": (meta[i] if meta else {}), **({"maj_correct": i in maj} if maj is not None else {}),
+             **({"maj_share": share.get(i, 0.3)} if share is not None else {})}
             for i in range(n)]
     write_jsonl(st.path / "predictions.jsonl", rows)
     st.commit({"accuracy": n_correct / n, "n": n, "n_correct": n_correct, **(extra or {})})
@@ -317,7 +319,7 @@ def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
         root = tmp_path / "smoke" / f"seed{seed}"
         sampled = {"k": 10, "maj@k": 0.5, "pass@k": 0.9}
         commit_eval(root, "weak_model", 2)
-        commit_eval(root, "sft_iter2_hybrid", m_plus_right, extra=sampled, maj=everything)
+        commit_eval(root, "sft_iter2_hybrid", m_plus_right, extra=sampled, maj=everything, share={8: 0.6, 9: 0.9})
         commit_eval(root, "dpo", 5, extra=sampled, maj={0, 1, 2, 3, 5})
         commit_eval(root, "sft_ceiling", 10, extra=sampled, maj={0, 1, 2, 3})
         commit_m_plus(root)
@@ -328,11 +330,14 @@ def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
     assert (m["seeds"], m["questions"], m["maj_right_greedy_wrong"], m["greedy_right_maj_wrong"]) == ([0, 1], 20, 11, 0)
     assert m["sign_test_p"] == pytest.approx(A.sign_test_p(11, 0))
     assert "know more than greedy" in m["reading"] and "M_plus" in m["model"]
+    # questions 8 and 9 (greedy wrong in both seeds) have a majority share of 0.6 and 0.9: 4 pass the 0.6 gate
+    assert m["maj_wins_past_gate"] == 4 and "11 questions where the majority wins, 4 have" in m["reading"]
     c = sc["strong_ceiling"]
     assert (c["maj_right_greedy_wrong"], c["greedy_right_maj_wrong"]) == (0, 12)
-    assert "*less* than greedy" in c["reading"]
+    assert "*less* than greedy" in c["reading"] and c["maj_wins_past_gate"] is None   # no share recorded
     d = sc["stage2_dpo"]
     assert (d["maj_right_greedy_wrong"], d["greedy_right_maj_wrong"]) == (2, 2) and "no clear winner" in d["reading"]
     text = A.write_report(res, tmp_path / "out", selection=False).read_text()
     assert "## Majority vote against greedy" in text
-    assert f"| Stage I iter 2, hybrid set = M_plus | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} |" in text
+    assert f"| Stage I iter 2, hybrid set = M_plus | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} | 4 |" in text
+    assert f"| strong ceiling (train_2 gold; reference only) | 2 | 20 | 0 | 12 | {A.sign_test_p(0, 12):.2g} | - |" in text

@@ -7,7 +7,7 @@ import pytest
 
 from fixtures.tiny_model.build import build
 from w2s_lib.context import open_run
-from w2s_lib.evaluate import _breakdown, _majority_correct, evaluate, grade, load_predictions, results_table
+from w2s_lib.evaluate import _breakdown, _majority, evaluate, grade, load_predictions, results_table
 from w2s_lib.grading import is_correct
 from w2s_lib.prepare import prepare
 from w2s_lib.records import load_split
@@ -28,7 +28,7 @@ def test_majority_vote_for_maj_at_k(tmp_path):
              ["", "", "", ""]]
     correct = [[True, False, False, True], [False, False, False, True], [True, True, False, False],
                [False] * 4]
-    assert _majority_correct(ctx, preds, correct) == [True, True, True, False]
+    assert _majority(ctx, preds, correct) == ([True, True, True, False], [0.5, 0.25, 0.5, 0.0])
 
 
 def test_breakdown_counts_every_row():
@@ -52,6 +52,10 @@ def test_evaluate_tiny_model_matches_the_grader(tiny, tmp_path):
     assert m["k"] == 4 and all(len(r["samples"]) == 4 for r in rows)
     assert m["pass@k"] == pytest.approx(sum(any(r["samples_correct"]) for r in rows) / 24)
     assert m["maj@k"] <= m["pass@k"]
+    assert m["maj@k"] == pytest.approx(sum(r["maj_correct"] for r in rows) / 24)
+    # the majority's share of the samples: a multiple of 1/4; a right majority has at least one right sample
+    assert all(r["maj_share"] in (0.0, 0.25, 0.5, 0.75, 1.0) for r in rows)
+    assert all(r["maj_share"] > 0 and any(r["samples_correct"]) for r in rows if r["maj_correct"])
     assert sum(v["n"] for v in m["breakdown"]["terms"].values()) == 24
     assert evaluate(ctx, "strong_base", model=tiny, verbose=False).hash == st.hash     # skipped
 

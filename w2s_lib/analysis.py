@@ -418,9 +418,10 @@ def self_consistency(res: Collected) -> list[dict]:
     Why it matters: Stage II builds its pairs from questions where M_plus's samples agree, so it can only lift
     greedy accuracy when the majority knows something the greedy answer gets wrong. When the majority is
     right *less* often than greedy, the confident questions are ones greedy already solves."""
+    gate = float(res.preset.stage2.get("min_conf", 0.6))
     out = []
     for key in res.keys():
-        seeds, n, maj_only, greedy_only = [], 0, 0, 0
+        seeds, n, maj_only, greedy_only, confident, shares_known = [], 0, 0, 0, 0, True
         for r in res.runs:
             if key not in r.metrics or r.metrics[key].get("maj@k") is None:
                 continue
@@ -431,6 +432,9 @@ def self_consistency(res: Collected) -> list[dict]:
             n += len(rows)
             maj_only += sum(bool(p["maj_correct"]) and not p["correct"] for p in rows)
             greedy_only += sum(bool(p["correct"]) and not p["maj_correct"] for p in rows)
+            shares_known &= all("maj_share" in p for p in rows)   # not recorded by evals made before it existed
+            confident += sum(bool(p["maj_correct"]) and not p["correct"] and p.get("maj_share", 0) >= gate - 1e-9
+                             for p in rows)
         if not seeds:
             continue
         p_value = sign_test_p(maj_only, greedy_only)
@@ -446,8 +450,12 @@ def self_consistency(res: Collected) -> list[dict]:
         else:
             reading = (f"the majority vote and the greedy answer of {label} differ on {maj_only} + {greedy_only} "
                        f"questions, no clear winner (p = {p_value:.2g})")
+        if shares_known and maj_only:
+            reading += (f"; of the {maj_only} questions where the majority wins, {confident} have a majority share "
+                        f"of at least {gate:g}, Stage II's confidence gate")
         out.append({"key": key, "model": label, "seeds": seeds, "questions": n, "maj_right_greedy_wrong": maj_only,
-                    "greedy_right_maj_wrong": greedy_only, "sign_test_p": p_value, "reading": reading})
+                    "greedy_right_maj_wrong": greedy_only, "sign_test_p": p_value,
+                    "maj_wins_past_gate": confident if shares_known else None, "reading": reading})
     return out
 
 
@@ -793,9 +801,14 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
     if sc:
         L += ["## Majority vote against greedy (what Stage II can learn from)", "",
               markdown_table(["model", "seeds", "questions", "majority right, greedy wrong",
-                              "greedy right, majority wrong", "sign test p"],
+                              "greedy right, majority wrong", "sign test p", "majority wins past the gate"],
                              [[r["model"], len(r["seeds"]), r["questions"], r["maj_right_greedy_wrong"],
-                               r["greedy_right_maj_wrong"], f"{r['sign_test_p']:.2g}"] for r in sc]), ""]
+                               r["greedy_right_maj_wrong"], f"{r['sign_test_p']:.2g}",
+                               "-" if r["maj_wins_past_gate"] is None else r["maj_wins_past_gate"]] for r in sc]), "",
+              f"Gate: Stage II keeps a question only when its majority answer has at least "
+              f"{float(p.stage2.get('min_conf', 0.6)):g} of the "
+              "samples; the last column counts the questions where the majority wins and clears it (- when the "
+              "evaluation predates the recorded share).", ""]
         L += [f"- {r['reading'][0].upper()}{r['reading'][1:]}." for r in sc] + [""]
     # ---- breakdowns
     for key in BREAKDOWN_KEYS:

@@ -52,8 +52,9 @@ def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
     return out
 
 
-def _majority_correct(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]) -> list[bool]:
-    """Per question: is the majority answer of its samples correct? (Empty answers never win.)"""
+def _majority(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]) -> tuple[list[bool], list[float]]:
+    """Per question: is the majority answer of its samples correct, and its share of the samples (Stage II's
+    confidence: count / k, samples without an answer in the denominator). Empty answers never win."""
     if ctx.judge == "olympic":
         from .grading import canonical_key
         labels = []
@@ -64,15 +65,17 @@ def _majority_correct(ctx: RunContext, preds: list[list[str]], correct: list[lis
     else:
         from .grading import cluster_batch
         labels = cluster_batch(preds)
-    out = []
+    right, shares = [], []
     for cs, labs in zip(correct, labels):
         counts = Counter(lab for lab in labs if lab >= 0)
         if not counts:
-            out.append(False)
+            right.append(False)
+            shares.append(0.0)
             continue
         best = max(counts, key=lambda lab: (counts[lab], -lab))   # labels count up in order of first sight
-        out.append(bool(cs[list(labs).index(best)]))
-    return out
+        right.append(bool(cs[list(labs).index(best)]))
+        shares.append(counts[best] / len(labs))
+    return right, shares
 
 
 def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Sequence[dict] | None = None,
@@ -136,9 +139,9 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
         flat_ok = grade(ctx, flat, flat_recs)
         s_ok = [flat_ok[i * k:(i + 1) * k] for i in range(len(srows))]
         s_pred = [[ctx.pred(s, by_id[r["id"]]) for s in r["samples"]] for r in srows]
-        maj = _majority_correct(ctx, s_pred, s_ok)
-        for o, r, ok, mj in zip(out, srows, s_ok, maj):
-            o.update(samples=r["samples"], samples_correct=ok, maj_correct=mj)
+        maj, share = _majority(ctx, s_pred, s_ok)
+        for o, r, ok, mj, sh in zip(out, srows, s_ok, maj, share):
+            o.update(samples=r["samples"], samples_correct=ok, maj_correct=mj, maj_share=sh)
         metrics.update({"k": k, f"maj@{k}": sum(maj) / n, f"pass@{k}": sum(any(c) for c in s_ok) / n,
                         "sample_accuracy": sum(flat_ok) / len(flat_ok), "maj@k": sum(maj) / n,
                         "pass@k": sum(any(c) for c in s_ok) / n})
