@@ -441,12 +441,11 @@ def self_consistency(res: Collected) -> list[dict]:
         label = res.label(key)
         if maj_only > greedy_only and p_value <= 0.05:
             reading = (f"the majority vote of {label} is right on {maj_only} questions its greedy answer gets wrong, "
-                       f"against {greedy_only} the other way: its own samples know more than greedy decoding, "
-                       "which is what Stage II's pairs can teach")
+                       f"against {greedy_only} the other way: its samples know more than greedy decoding "
+                       "(what Stage II's pairs can teach)")
         elif greedy_only > maj_only and p_value <= 0.05:
             reading = (f"the greedy answer of {label} is right on {greedy_only} questions its majority vote gets "
-                       f"wrong, against {maj_only} the other way: its samples know *less* than greedy decoding, so "
-                       "the questions Stage II is confident on are mostly ones greedy already solves")
+                       f"wrong, against {maj_only} the other way: its samples know *less* than greedy decoding")
         else:
             reading = (f"the majority vote and the greedy answer of {label} differ on {maj_only} + {greedy_only} "
                        f"questions, no clear winner (p = {p_value:.2g})")
