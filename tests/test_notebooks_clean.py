@@ -1,5 +1,7 @@
-"""Committed notebooks carry no outputs and exactly one papermill `parameters` cell."""
+"""Committed notebooks carry no outputs and exactly one papermill `parameters` cell, every line of which papermill
+can parse (so `papermill --help-notebook` lists it and runs print no parse warning)."""
 import json
+import re
 
 import pytest
 
@@ -17,6 +19,14 @@ def problems(path):
     tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
         found.append(f"{len(tagged)} cells tagged 'parameters' (papermill needs exactly one)")
+    else:
+        from papermill.translators import PythonTranslator
+        src = "".join(tagged[0]["source"])
+        parsed = {p.name for p in PythonTranslator.inspect({"source": src})}
+        for n, line in enumerate(src.splitlines(), 1):
+            m = re.match(r"^(\w+)\s*(:[^=]*)?=", line)
+            if m and m.group(1) not in parsed:
+                found.append(f"parameters line {n} does not parse for papermill (an '=' in its comment?): {line!r}")
     return found
 
 
@@ -33,3 +43,8 @@ def test_checker_catches_outputs_and_missing_parameters(tmp_path):
     found = problems(p)
     assert any("stored outputs" in f for f in found)
     assert any("0 cells tagged" in f for f in found)
+    nb["cells"][0].update(metadata={"tags": ["parameters"]}, outputs=[], execution_count=None,
+                          source="a: int = 1   # fine\nb: int = 0   # 0: b = the default\n")
+    p.write_text(json.dumps(nb))
+    assert problems(p) == ["parameters line 2 does not parse for papermill (an '=' in its comment?): "
+                           "'b: int = 0   # 0: b = the default'"]
