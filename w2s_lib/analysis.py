@@ -450,7 +450,8 @@ def self_consistency(res: Collected) -> list[dict]:
             reading = (f"the majority vote and the greedy answer of {label} differ on {maj_only} + {greedy_only} "
                        f"questions, no clear winner (p = {p_value:.2g})")
         if shares_known and maj_only:
-            reading += (f"; of the {maj_only} questions where the majority wins, {confident} have a majority share "
+            reading += (f"; of the {maj_only} questions where the majority wins, {confident} "
+                        f"{'has' if confident == 1 else 'have'} a majority share "
                         f"of at least {gate:g}, Stage II's confidence gate")
         out.append({"key": key, "model": label, "seeds": seeds, "questions": n, "maj_right_greedy_wrong": maj_only,
                     "greedy_right_maj_wrong": greedy_only, "sign_test_p": p_value,
