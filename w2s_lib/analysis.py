@@ -416,8 +416,9 @@ def self_consistency(res: Collected) -> list[dict]:
     reverse, with a two-sided sign test, and a plain-language `reading`.
 
     Why it matters: Stage II builds its pairs from questions where M_plus's samples agree, so it can only lift
-    greedy accuracy when the majority knows something the greedy answer gets wrong. When the majority is
-    right *less* often than greedy, the confident questions are ones greedy already solves."""
+    greedy accuracy when the majority knows something the greedy answer gets wrong. `maj_wins_past_gate` counts
+    the questions where the majority wins with a share of at least the preset's `stage2.min_conf` (None when the
+    evaluation predates the recorded `maj_share`)."""
     gate = float(res.preset.stage2.get("min_conf", 0.6))
     out = []
     for key in res.keys():

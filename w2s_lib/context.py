@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import prompts as P
-from .presets import SCHEMA, Preset, load_preset
+from .presets import SCHEMA, STAGE2_METHODS, Preset, load_preset
 from .runstore import RunStore
 
 # Bump when a change in the stage modules must invalidate results already in run stores.
@@ -194,9 +194,9 @@ def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = 
             raise ValueError(f"iterations must be >= 1, got {iterations}")
         p.stage1["iterations"] = int(iterations)
     if methods is not None:
-        bad = set(methods) - {"dpo", "orpo"}
+        bad = set(methods) - set(STAGE2_METHODS)
         if bad:
-            raise ValueError(f"unknown Stage II method(s) {sorted(bad)}; choose from dpo, orpo")
+            raise ValueError(f"unknown Stage II method(s) {sorted(bad)}; choose from {', '.join(STAGE2_METHODS)}")
         p.stage2["methods"] = list(methods)
     for section, values in (overrides or {}).items():
         target = getattr(p, section, None)

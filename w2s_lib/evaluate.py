@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
-from .presets import STAGE1_SUBSETS, evaluated_models, sft_name
+from .presets import STAGE1_SUBSETS, STAGE2_METHODS, evaluated_models, sft_name
 from .jsonl import read_jsonl, write_jsonl
 from .records import Record, load_split
 from .runstore import Stage
@@ -168,7 +168,7 @@ def method_order(ctx: RunContext) -> list[tuple[str, str]]:
               "sft_full_weak": "full weak fine-tuning", "sft_ceiling": "strong ceiling (train_2 gold; reference only)"}
     # Stage II: the preset's methods, then any other method this run store holds a model or an eval of
     methods = list(ctx.preset.stage2["methods"])
-    methods += [m for m in ("dpo", "orpo") if m not in methods
+    methods += [m for m in STAGE2_METHODS if m not in methods
                 and ((ctx.root / m).exists() or (ctx.root / eval_stage(m)).exists())]
     labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in methods})
     for it in range(1, last + 1):

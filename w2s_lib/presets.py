@@ -250,6 +250,8 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
 
 # Stage I's training sets, in the order they are trained and reported (selection.SUBSETS is this tuple).
 STAGE1_SUBSETS = ("weak", "icl", "hybrid")
+# Stage II's preference methods, in report order (stage2.METHODS is this tuple).
+STAGE2_METHODS = ("dpo", "orpo")
 
 
 def sft_name(iteration: int, subset: str) -> str:

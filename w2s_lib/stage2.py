@@ -25,6 +25,7 @@ from .context import STAGE_VERSION, RunContext, train_summary
 from .export import dataset_info, pairs_to_llama_factory
 from .jsonl import read_jsonl, write_json, write_jsonl
 from .pairs import PairStats, build_pairs, pairs_for_question, vote
+from .presets import STAGE2_METHODS
 from .records import load_split, reference_gold
 from .runstore import Stage
 from .stage1 import HINT_03, M_PLUS, m_plus_path
@@ -32,7 +33,7 @@ from .weak import D_WEAK, HINT_01, load_answers, load_d_weak
 
 SAMPLES = "samples"
 PAIRS = "pairs"
-METHODS = ("dpo", "orpo")
+METHODS = STAGE2_METHODS
 HINT_04 = "run notebooks/04_stage2_preference.ipynb first"
 
 
