@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .jsonl import read_jsonl, write_json
+from .pairs import passes
 from .paths import CONFIGS_DIR, RUNS_DIR
 from .presets import Preset, load_preset
 from .runstore import OLD_SUFFIX, PARTIAL_SUFFIX, RunStore
@@ -434,8 +435,8 @@ def self_consistency(res: Collected) -> list[dict]:
             maj_only += sum(bool(p["maj_correct"]) and not p["correct"] for p in rows)
             greedy_only += sum(bool(p["correct"]) and not p["maj_correct"] for p in rows)
             shares_known &= all("maj_share" in p for p in rows)   # not recorded by evals made before it existed
-            confident += sum(bool(p["maj_correct"]) and not p["correct"] and p.get("maj_share", 0) >= gate - 1e-9
-                             for p in rows)
+            confident += sum(bool(p["maj_correct"]) and not p["correct"] and passes(p.get("maj_share", 0), 1, gate)
+                             for p in rows)   # Stage II's own boundary rule: 0.6 passes a 0.6 gate
         if not seeds:
             continue
         p_value = sign_test_p(maj_only, greedy_only)

@@ -53,8 +53,10 @@ def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
 
 
 def _majority(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]) -> tuple[list[bool], list[float]]:
-    """Per question: is the majority answer of its samples correct, and its share of the samples (Stage II's
-    confidence: count / k, samples without an answer in the denominator). Empty answers never win."""
+    """Per question: is the majority answer of its samples correct, and its share of the samples (count / k,
+    samples without an answer in the denominator). Empty answers never win. Stage II's confidence
+    (`pairs.vote`) lets the empty answer win instead; the two agree whenever the share is above 0.5, so the
+    share decides Stage II's 0.6 gate the same way."""
     if ctx.judge == "olympic":
         from .grading import canonical_key
         labels = []
