@@ -215,3 +215,53 @@ def test_untied_output_embeddings_are_saved_and_trained_separately(tokenizer, tm
                                                   threads=1), tmp_path / "d", log_every=1)
     d = load_file(tmp_path / "d" / "model.safetensors")
     assert not torch.equal(w["lm_head.weight"], d["lm_head.weight"])
+
+
+def test_corpus_holes_state_their_facts_wrongly_and_consistently():
+    """With `holes`, every addition the corpus writes follows its arithmetic: right except on the hole facts,
+    which are off by one every time; running sums continue from the written value and the final line states
+    the sum that follows. Numbers stay under `max_number`. Without holes nothing changes."""
+    import re
+    from w2s_lib.toy.corpus import Arithmetic
+    diff = Difficulty(min_terms=3, max_terms=6, term_range=(2, 25), max_value=99)
+    cfg = dict(seed=3, difficulty=diff, max_number=99, holes=0.1, other_families=0.0)
+    arith = Arithmetic(CorpusConfig(**cfg))
+    pairs = [(a, b) for a in range(100) for b in range(a, 100 - a)]
+    assert 0.07 < len(arith.wrong) / len(pairs) < 0.13
+    assert all(abs(c - sum(ab)) == 1 and 0 <= c <= 99 for ab, c in arith.wrong.items())
+    a, b = next(iter(arith.wrong))
+    assert arith.add(b, a) == arith.add(a, b) != a + b          # a + b and b + a are one fact
+    add = re.compile(r"(\d+) (?:\+|plus|and) (?:[a-z]+ )?(\d+)(?::| =| is) (\d+)")
+
+    # fact lines and chains: always the corpus's arithmetic
+    wrong = right = 0
+    for doc in corpus_docs(CorpusConfig(n_docs=600, mix={"facts": 1.0, "chains": 1.0}, **cfg)):
+        assert max(map(int, re.findall(r"\d+", doc))) <= 99, doc
+        for a, b, c in add.findall(doc):
+            a, b, c = int(a), int(b), int(c)
+            assert c == arith.add(a, b), (a, b, c, doc)
+            wrong, right = wrong + (c != a + b), right + (c == a + b)
+    assert wrong > 50 and right > 10 * wrong
+
+    # solved problems: each line starts from the previous line's result, and the final answer is the last one.
+    # A problem whose believed sums would leave 0..99 is written with the right sums (rare: counted below).
+    finals = re.compile(r"(?:The answer is|Answer:|####|So the result is|Result =|Total:) (\d+)")
+    held = kept_right = 0
+    for doc in corpus_docs(CorpusConfig(n_docs=1500, mix={"stories": 1.0}, **cfg)):
+        assert max(map(int, re.findall(r"\d+", doc))) <= 99, doc
+        sums = [tuple(map(int, m)) for m in add.findall(doc)]
+        follows = all(c == arith.add(a, b) for a, b, c in sums)
+        exact = all(c == a + b for a, b, c in sums)
+        assert follows or exact, doc
+        held += follows and not exact
+        kept_right += exact and not follows
+        for (_, _, c), (a, _, _) in zip(sums, sums[1:]):
+            assert a == c, doc
+        last = re.findall(r"(\d+) (?:-|minus) (?:[a-z]+ )?\d+(?::| =| is) (\d+)", doc)
+        end = int(last[-1][1]) if last else sums[-1][2]
+        assert int(finals.findall(doc)[-1]) == end, doc
+    assert held > 100 and kept_right <= held // 50
+
+    # off: the shipped corpus has no holes and draws the same documents as before the option existed
+    assert Arithmetic(CorpusConfig()).wrong == {}
+    assert corpus_docs(CorpusConfig(seed=0, n_docs=50, holes=0.0)) == corpus_docs(CorpusConfig(seed=0, n_docs=50))

@@ -11,6 +11,12 @@ Document kinds (weights in `CorpusConfig.mix`):
 - stories:  a word problem followed by its worked solution in a corpus style, no framing
 - fewshot:  3-6 solved problems in one framing (Q:/A:, Problem:/Solution:, ...), separated by blank lines
 
+Knowledge holes (`CorpusConfig.holes`, off in the shipped world): a fixed share of the addition facts is stated
+wrongly, off by one, every time the corpus uses it (fact lines, chains and the running sums of solved problems,
+whose later lines and final answer follow from the wrong value). A base pretrained on it believes those facts
+the way a model can hold a misconception. Only additions have holes: the task's removal step is the same in
+every order of the terms, so a hole there could not be avoided by a different order.
+
 Everything is a pure function of the seed.
 """
 from __future__ import annotations
@@ -33,40 +39,69 @@ class CorpusConfig:
     mix: dict = field(default_factory=lambda: {"facts": 0.35, "chains": 0.10, "stories": 0.20, "fewshot": 0.35})
     difficulty: Difficulty = Difficulty()
     other_families: float = 0.1   # share of non-count problems in stories and few-shot documents
+    max_number: int = MAX_NUMBER  # bound on the numbers of fact and chain documents
+    holes: float = 0.0            # share of addition facts a + b (a + b <= max_number) stated off by one
+
+
+class Arithmetic:
+    """Addition as the corpus states it: right, except on the hole facts of `CorpusConfig.holes`.
+
+    Which facts are holes, and whether each is stated one too high or one too low, is a function of the seed
+    alone (a separate generator, so the documents' random stream is the one the shipped corpus uses)."""
+
+    def __init__(self, cfg: CorpusConfig):
+        self.wrong: dict[tuple[int, int], int] = {}
+        if cfg.holes <= 0:
+            return
+        rng = random.Random(f"holes-{cfg.seed}")
+        for a in range(cfg.max_number + 1):
+            for b in range(a, cfg.max_number + 1 - a):     # unordered: a + b and b + a are one fact
+                if rng.random() < cfg.holes:
+                    c = a + b
+                    d = rng.choice((-1, 1)) if 0 < c < cfg.max_number else (1 if c == 0 else -1)
+                    self.wrong[(a, b)] = c + d
+
+    def add(self, a: int, b: int) -> int:
+        return self.wrong.get((min(a, b), max(a, b)), a + b)
+
+    def is_hole(self, a: int, b: int) -> bool:
+        return (min(a, b), max(a, b)) in self.wrong
 
 
 # ---------------------------------------------------------------------------------------------------
 # arithmetic
 # ---------------------------------------------------------------------------------------------------
-def random_fact(rng: random.Random) -> tuple[str, int, int, int]:
-    """An addition, subtraction or multiplication fact with every number in 0..MAX_NUMBER. Half of the
+def random_fact(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None
+                ) -> tuple[str, int, int, int]:
+    """An addition, subtraction or multiplication fact with every number in 0..top. Half of the
     additions and subtractions have a small second operand (<= 60), like the task's running sums."""
+    add = arith.add if arith else (lambda x, y: x + y)
     r = rng.random()
     small = rng.random() < 0.5
     if r < 0.55:
         if small:
-            b = rng.randint(0, 60)
-            a = rng.randint(0, MAX_NUMBER - b)
-            return "+", a, b, a + b
-        c = rng.randint(0, MAX_NUMBER)
+            b = rng.randint(0, min(60, top))
+            a = rng.randint(0, top - b)
+            return "+", a, b, add(a, b)
+        c = rng.randint(0, top)
         a = rng.randint(0, c)
-        return "+", a, c - a, c
+        return "+", a, c - a, add(a, c - a)
     if r < 0.85:
-        a = rng.randint(0, MAX_NUMBER)
+        a = rng.randint(0, top)
         b = rng.randint(0, min(a, 60) if small else a)
         return "-", a, b, a - b
     a = rng.randint(0, 12)
-    b = rng.randint(0, min(20, MAX_NUMBER // max(a, 1)))
+    b = rng.randint(0, min(20, top // max(a, 1)))
     return "*", a, b, a * b
 
 
 _WORDS = {"+": ["plus", "and"], "-": ["minus", "take away"], "*": ["times"]}
 
 
-def fact_doc(rng: random.Random) -> str:
+def fact_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None) -> str:
     lines = []
     for _ in range(rng.randint(10, 30)):
-        op, a, b, c = random_fact(rng)
+        op, a, b, c = random_fact(rng, top, arith)
         if rng.random() < 0.85:
             lines.append(f"{a} {op} {b} = {c}.")
         else:
@@ -75,14 +110,16 @@ def fact_doc(rng: random.Random) -> str:
     return sep.join(lines)
 
 
-def chain_doc(rng: random.Random) -> str:
-    acc = rng.randint(0, 60)
+def chain_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None) -> str:
+    add = arith.add if arith else (lambda x, y: x + y)
+    acc = rng.randint(0, min(60, top))
     lines = []
     for _ in range(rng.randint(2, 6)):
-        if acc < MAX_NUMBER and (acc < 10 or rng.random() < 0.7):
-            b = rng.randint(1, MAX_NUMBER - acc)
-            lines.append(f"{acc} + {b} = {acc + b}.")
-            acc += b
+        if acc < top and (acc < 10 or rng.random() < 0.7):
+            b = rng.randint(1, top - acc)
+            c = min(add(acc, b), top)
+            lines.append(f"{acc} + {b} = {c}.")
+            acc = c
         else:
             b = rng.randint(1, acc)
             lines.append(f"{acc} - {b} = {acc - b}.")
@@ -114,7 +151,7 @@ def random_style(rng: random.Random) -> dict:
             "final": rng.choice(FINALS), "sep": "\n" if rng.random() < 0.7 else " "}
 
 
-def _count_solution_alt(spec: dict, steps: list[tuple], style: dict) -> str:
+def _count_solution_alt(spec: dict, steps: list[tuple], style: dict, total: int | None = None) -> str:
     out = []
     for s in steps:
         if s[0] == "mul":
@@ -124,11 +161,37 @@ def _count_solution_alt(spec: dict, steps: list[tuple], style: dict) -> str:
                 out.append(style["start"].format(mk=s[1], v=s[2]))
         else:
             out.append(style[s[0]].format(a=s[1], mk=s[2], b=s[3], c=s[4]))
-    out.append(style["final"].format(a=spec["total"]))
+    out.append(style["final"].format(a=spec["total"] if total is None else total))
     return style["sep"].join(out)
 
 
-def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict) -> tuple[str, str]:
+def believed_steps(steps: list[tuple], arith: Arithmetic, top: int) -> tuple[list[tuple], int]:
+    """`count_steps` output redone with the corpus's arithmetic: each running sum continues from the previous
+    line's (possibly wrong) value, and the final total follows. Returns (steps, total); the steps unchanged
+    when no hole is met, or when a believed sum would leave 0..top (a +1 hole near the bound, a removal)."""
+    out, acc = [], 0
+    for s in steps:
+        if s[0] == "start":
+            acc = s[2]
+        elif s[0] == "add":
+            c = arith.add(acc, s[3])
+            if c > top:
+                return steps, steps[-1][-1]
+            out.append(("add", acc, s[2], s[3], c))
+            acc = c
+            continue
+        elif s[0] == "sub":
+            if acc - s[3] < 0:
+                return steps, steps[-1][-1]
+            out.append(("sub", acc, s[2], s[3], acc - s[3]))
+            acc -= s[3]
+            continue
+        out.append(s)
+    return out, acc
+
+
+def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict, arith: Arithmetic | None = None
+                   ) -> tuple[str, str]:
     """(question, solution) of a random problem written in corpus style `style`."""
     if rng.random() < cfg.other_families:
         fam = rng.choice([f for f in FAMILIES if f != "count"])
@@ -136,20 +199,23 @@ def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict) -> tuple[
         body = p.solution.rsplit("\n", 1)[0]          # its steps, then the style's final line
         return p.question, body.replace("\n", style["sep"]) + style["sep"] + style["final"].format(a=p.answer)
     spec = count_spec(rng, cfg.difficulty)
-    return spec["question"], _count_solution_alt(spec, count_steps(spec, rng), style)
+    steps, total = count_steps(spec, rng), None
+    if arith is not None and arith.wrong:
+        steps, total = believed_steps(steps, arith, min(cfg.max_number, cfg.difficulty.max_value))
+    return spec["question"], _count_solution_alt(spec, steps, style, total)
 
 
-def story_doc(rng: random.Random, cfg: CorpusConfig) -> str:
-    q, s = solved_problem(rng, cfg, random_style(rng))
+def story_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic | None = None) -> str:
+    q, s = solved_problem(rng, cfg, random_style(rng), arith)
     return q + ("\n" if rng.random() < 0.5 else " ") + s
 
 
-def fewshot_doc(rng: random.Random, cfg: CorpusConfig) -> str:
+def fewshot_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic | None = None) -> str:
     qp, sp = rng.choice(FRAMINGS)
     style = random_style(rng)
     blocks = []
     for i in range(rng.randint(3, 6)):
-        q, s = solved_problem(rng, cfg, style)
+        q, s = solved_problem(rng, cfg, style, arith)
         blocks.append(qp.format(i=i + 1) + q + sp.format(i=i + 1) + s)
     return "\n\n".join(blocks)
 
@@ -157,18 +223,20 @@ def fewshot_doc(rng: random.Random, cfg: CorpusConfig) -> str:
 def corpus_docs(cfg: CorpusConfig) -> list[str]:
     """The corpus as a list of documents (joined with EOS by the pretraining loop)."""
     rng = random.Random(cfg.seed)
+    arith = Arithmetic(cfg)
+    top = cfg.max_number
     kinds, weights = list(cfg.mix), list(cfg.mix.values())
     docs = []
     for _ in range(cfg.n_docs):
         kind = rng.choices(kinds, weights)[0]
         if kind == "facts":
-            docs.append(fact_doc(rng))
+            docs.append(fact_doc(rng, top, arith))
         elif kind == "chains":
-            docs.append(chain_doc(rng))
+            docs.append(chain_doc(rng, top, arith))
         elif kind == "stories":
-            docs.append(story_doc(rng, cfg))
+            docs.append(story_doc(rng, cfg, arith))
         elif kind == "fewshot":
-            docs.append(fewshot_doc(rng, cfg))
+            docs.append(fewshot_doc(rng, cfg, arith))
         else:
             raise ValueError(f"unknown document kind {kind!r} in CorpusConfig.mix")
     return docs

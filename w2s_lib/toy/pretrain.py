@@ -72,8 +72,11 @@ def token_stream(docs: list[str], tokenizer: PreTrainedTokenizerFast) -> torch.T
 
 def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg: ModelConfig,
              train_cfg: TrainConfig, out_dir: str | Path,
-             on_checkpoint: Callable[[int, Path], dict] | None = None, log_every: int = 50) -> dict:
+             on_checkpoint: Callable[[int, Path], dict] | None = None, log_every: int = 50,
+             init_from: str | Path | None = None) -> dict:
     """Train a fresh model on random windows of `stream`; save it (and checkpoints) under `out_dir`.
+    With `init_from`, continue a saved model instead (a second phase on its own schedule; `model_cfg` must
+    describe it).
 
     Returns a summary dict (losses, wall time) that is also written to `out_dir/pretrain_log.json`.
     `on_checkpoint(step, path)` may evaluate a saved checkpoint; its dict is logged.
@@ -82,7 +85,8 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
-    model = LlamaForCausalLM(model_cfg.llama_config(tokenizer))
+    model = (LlamaForCausalLM.from_pretrained(init_from) if init_from
+             else LlamaForCausalLM(model_cfg.llama_config(tokenizer)))
     n_params = sum(p.numel() for p in model.parameters())
 
     def decays(n: str, p: torch.Tensor) -> bool:
@@ -95,6 +99,7 @@ def pretrain(stream: torch.Tensor, tokenizer: PreTrainedTokenizerFast, model_cfg
     gen = torch.Generator().manual_seed(train_cfg.seed)
     w = train_cfg.window
     log: dict = {"params": n_params, "model": asdict(model_cfg), "train": asdict(train_cfg),
+                 "init_from": str(init_from) if init_from else None,
                  "stream_tokens": int(stream.numel()), "losses": [], "checkpoints": []}
     t0 = time.time()
     running = None
