@@ -217,6 +217,28 @@ def test_untied_output_embeddings_are_saved_and_trained_separately(tokenizer, tm
     assert not torch.equal(w["lm_head.weight"], d["lm_head.weight"])
 
 
+def test_pretrain_init_from_continues_the_saved_model(tokenizer, tmp_path):
+    """A second phase starts from the saved weights, not a fresh init: at lr 0 it saves them unchanged, and at
+    a real rate its first loss is the first phase's, not a fresh model's."""
+    import torch
+    from safetensors.torch import load_file
+
+    from w2s_lib.toy.pretrain import ModelConfig, TrainConfig, pretrain, token_stream
+
+    stream = token_stream(corpus_docs(CorpusConfig(seed=0, n_docs=40)), tokenizer)
+    mcfg = ModelConfig(hidden=32, layers=1, heads=2, ffn=64, context=64)
+    cfg = TrainConfig(steps=30, batch=2, window=32, lr=1e-2, warmup=1, seed=0, threads=1)
+    first = pretrain(stream, tokenizer, mcfg, cfg, tmp_path / "a", log_every=1)
+    frozen = pretrain(stream, tokenizer, mcfg, TrainConfig(steps=2, batch=2, window=32, lr=0.0, warmup=1, seed=5,
+                                                           threads=1), tmp_path / "b", init_from=tmp_path / "a")
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert frozen["init_from"] == str(tmp_path / "a")
+    fresh = pretrain(stream, tokenizer, mcfg, TrainConfig(steps=1, batch=2, window=32, seed=5, threads=1),
+                     tmp_path / "c", log_every=1)
+    assert frozen["losses"][0]["loss"] < min(fresh["losses"][0]["loss"], first["losses"][0]["loss"]) - 0.5
+
+
 def test_corpus_holes_state_their_facts_wrongly_and_consistently():
     """With `holes`, every addition the corpus writes follows its arithmetic: right except on the hole facts,
     which are off by one every time; running sums continue from the written value and the final line states
