@@ -68,24 +68,26 @@ class Arithmetic:
         return (min(a, b), max(a, b)) in self.wrong
 
 
+TRUE_SUMS = Arithmetic(CorpusConfig())   # no holes: what the shipped corpus uses
+
+
 # ---------------------------------------------------------------------------------------------------
 # arithmetic
 # ---------------------------------------------------------------------------------------------------
-def random_fact(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None
+def random_fact(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic = TRUE_SUMS
                 ) -> tuple[str, int, int, int]:
     """An addition, subtraction or multiplication fact with every number in 0..top. Half of the
     additions and subtractions have a small second operand (<= 60), like the task's running sums."""
-    add = arith.add if arith else (lambda x, y: x + y)
     r = rng.random()
     small = rng.random() < 0.5
     if r < 0.55:
         if small:
             b = rng.randint(0, min(60, top))
             a = rng.randint(0, top - b)
-            return "+", a, b, add(a, b)
+            return "+", a, b, arith.add(a, b)
         c = rng.randint(0, top)
         a = rng.randint(0, c)
-        return "+", a, c - a, add(a, c - a)
+        return "+", a, c - a, arith.add(a, c - a)
     if r < 0.85:
         a = rng.randint(0, top)
         b = rng.randint(0, min(a, 60) if small else a)
@@ -98,7 +100,7 @@ def random_fact(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | N
 _WORDS = {"+": ["plus", "and"], "-": ["minus", "take away"], "*": ["times"]}
 
 
-def fact_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None) -> str:
+def fact_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic = TRUE_SUMS) -> str:
     lines = []
     for _ in range(rng.randint(10, 30)):
         op, a, b, c = random_fact(rng, top, arith)
@@ -110,14 +112,13 @@ def fact_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None
     return sep.join(lines)
 
 
-def chain_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic | None = None) -> str:
-    add = arith.add if arith else (lambda x, y: x + y)
+def chain_doc(rng: random.Random, top: int = MAX_NUMBER, arith: Arithmetic = TRUE_SUMS) -> str:
     acc = rng.randint(0, min(60, top))
     lines = []
     for _ in range(rng.randint(2, 6)):
         if acc < top and (acc < 10 or rng.random() < 0.7):
             b = rng.randint(1, top - acc)
-            c = min(add(acc, b), top)
+            c = arith.add(acc, b)      # a hole never leaves 0..max_number
             lines.append(f"{acc} + {b} = {c}.")
             acc = c
         else:
@@ -190,7 +191,7 @@ def believed_steps(steps: list[tuple], arith: Arithmetic, top: int) -> tuple[lis
     return out, acc
 
 
-def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict, arith: Arithmetic | None = None
+def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict, arith: Arithmetic = TRUE_SUMS
                    ) -> tuple[str, str]:
     """(question, solution) of a random problem written in corpus style `style`."""
     if rng.random() < cfg.other_families:
@@ -200,17 +201,17 @@ def solved_problem(rng: random.Random, cfg: CorpusConfig, style: dict, arith: Ar
         return p.question, body.replace("\n", style["sep"]) + style["sep"] + style["final"].format(a=p.answer)
     spec = count_spec(rng, cfg.difficulty)
     steps, total = count_steps(spec, rng), None
-    if arith is not None and arith.wrong:
+    if arith.wrong:
         steps, total = believed_steps(steps, arith, min(cfg.max_number, cfg.difficulty.max_value))
     return spec["question"], _count_solution_alt(spec, steps, style, total)
 
 
-def story_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic | None = None) -> str:
+def story_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic = TRUE_SUMS) -> str:
     q, s = solved_problem(rng, cfg, random_style(rng), arith)
     return q + ("\n" if rng.random() < 0.5 else " ") + s
 
 
-def fewshot_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic | None = None) -> str:
+def fewshot_doc(rng: random.Random, cfg: CorpusConfig, arith: Arithmetic = TRUE_SUMS) -> str:
     qp, sp = rng.choice(FRAMINGS)
     style = random_style(rng)
     blocks = []
