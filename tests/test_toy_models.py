@@ -6,7 +6,8 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from w2s_lib.paths import DATA_DIR
-from w2s_lib.toy.task import SplitSizes, make_splits
+from w2s_lib.toy.build import TASK
+from w2s_lib.toy.task import Difficulty, SplitSizes, make_splits
 from w2s_lib.toy.tokenizer import unknown_pieces
 
 TOY = DATA_DIR / "toy"
@@ -29,8 +30,9 @@ def test_build_record_names_seeds_configs_and_time():
     assert build["corpus"]["tokens"] > 1_000_000
 
 
-def test_shipped_tokenizer_round_trips_the_task(tok):
-    recs = make_splits(SplitSizes(0, 0, 0, 100), seed=0)["test"]
+@pytest.mark.parametrize("task", [TASK, Difficulty()], ids=["toy-task", "default-task"])
+def test_shipped_tokenizer_round_trips_the_task(tok, task):
+    recs = make_splits(SplitSizes(0, 0, 0, 100), seed=0, difficulty=task)["test"]
     for r in recs:
         text = f"Question: {r.question}\nAnswer: {r.solution}"
         assert unknown_pieces(tok, text) == []
@@ -39,11 +41,11 @@ def test_shipped_tokenizer_round_trips_the_task(tok):
 
 @pytest.mark.parametrize("name", ["strong_base", "weak_base"])
 def test_base_model_loads_and_continues_a_fewshot_prompt_in_format(name, tok):
-    """Given 4 solved examples in the task's format, the base model's greedy continuation is a solution
-    in that format: step lines and a `#### N` final line (correctness is the benchmark's business)."""
+    """Given 4 solved examples in the toy preset's task format, the base model's greedy continuation is a
+    solution in that format: step lines and a `#### N` final line (correctness is the benchmark's business)."""
     model = LlamaForCausalLM.from_pretrained(TOY / name)
     model.eval()
-    sp = make_splits(SplitSizes(4, 0, 0, 3), seed=0)
+    sp = make_splits(SplitSizes(4, 0, 0, 3), seed=0, difficulty=TASK)
     demos = "\n\n".join(f"Question: {r.question}\nAnswer: {r.solution}" for r in sp["train_1"])
     formatted = 0
     for r in sp["test"]:

@@ -153,6 +153,7 @@ def test_corpus_never_uses_the_task_framing():
     for doc in corpus_docs(CorpusConfig(seed=0, n_docs=3000)):
         assert "Question:" not in doc, doc
         assert " hold " not in doc, doc   # the task's phrasing of a group step
+        assert "Start:" not in doc, doc   # world v4's first line; the shipped task uses the corpus's "Begin with"
 
 
 def test_olympic_toy_set_is_hf_shaped_and_judged_correct():
