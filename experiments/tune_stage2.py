@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--variant", nargs=2, action="append", metavar=("METHOD", "JSON"), default=[])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--branch", choices=("weak_chosen", "weak_rejected"),
+                    help="analysis: train on one branch's pairs only (notebook 04 uses both)")
     args = ap.parse_args()
     ctx = open_run(args.preset, args.seed, args.run_dir, overrides={"compute": {"threads": args.threads}})
     args.out.mkdir(parents=True, exist_ok=True)
@@ -59,10 +61,10 @@ def main() -> None:
         results["m_plus"] = {"model": str(m_plus), "correct": dev_correct(ctx, str(m_plus), dev)}
     base = results["m_plus"]["correct"]
     rows = [{"prompt": p["prompt"], "chosen": P.completion(p["chosen"]), "rejected": P.completion(p["rejected"])}
-            for p in load_pairs(ctx)]
+            for p in load_pairs(ctx) if not args.branch or p["branch"] == args.branch]
     for i, (method, js) in enumerate(args.variant):
         over = json.loads(js)
-        key = f"{method} {json.dumps(over, sort_keys=True)}"
+        key = f"{method} {json.dumps(over, sort_keys=True)}" + (f" {args.branch} only" if args.branch else "")
         if key not in results:
             recipe_over = ctx.preset.train.setdefault("overrides", {})
             saved = dict(recipe_over.get(method) or {})
@@ -74,12 +76,13 @@ def main() -> None:
                             "steps": m.get("global_step"), "correct": dev_correct(ctx, str(out_dir), dev)}
             res_path.write_text(json.dumps(results) + "\n")
     res_path.write_text(json.dumps(results) + "\n")
-    print(f"dev n = {len(dev)}, pairs = {len(rows)}")
+    print(f"dev n = {len(dev)}")
     for key, r in results.items():
         c = r["correct"]
         gained = sum(x and not b for x, b in zip(c, base))
         lost = sum(b and not x for x, b in zip(c, base))
-        print(f"{key:60s} {sum(c) / len(c):.4f}  gained {gained:3d}  lost {lost:3d}  steps {r.get('steps', '-')}")
+        print(f"{key:60s} {sum(c) / len(c):.4f}  gained {gained:3d}  lost {lost:3d}  steps {r.get('steps', '-')}  "
+              f"pairs {r.get('pairs', '-')}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Build the toy world's shipped artefacts: tokenizer + weak and strong base models.
 
-    python -m w2s_lib.toy.build --out data/toy                     # both models (about 70 CPU minutes)
+    python -m w2s_lib.toy.build --out data/toy                     # both models (about 80 minutes on 2 cores)
     python -m w2s_lib.toy.build --out /tmp/t --only strong_base    # one model
 
 Writes `<out>/tokenizer/`, `<out>/weak_base/`, `<out>/strong_base/` (each a `save_pretrained` directory
