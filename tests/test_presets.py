@@ -17,7 +17,10 @@ def test_smoke_extends_toy_and_overrides_only_what_it_says():
     assert smoke.dataset["sizes"]["train_2"] < toy.dataset["sizes"]["train_2"]
     assert smoke.dataset["toy"] == toy.dataset["toy"]          # inherited
     assert smoke.stage2["flip_conf"] == toy.stage2["flip_conf"]
-    assert smoke.overrides("dpo")["num_train_epochs"] == 1 and toy.overrides("dpo") == {}
+    # smoke's own keys win, the rest of toy's overrides are inherited key by key
+    assert toy.overrides("dpo")["num_train_epochs"] == 3 and smoke.overrides("dpo")["num_train_epochs"] == 1
+    assert smoke.overrides("dpo")["beta"] == toy.overrides("dpo")["beta"] == 0.5
+    assert toy.overrides("orpo") == {} and smoke.overrides("orpo")["num_train_epochs"] == 1
 
 
 def write(tmp_path, text):
