@@ -23,12 +23,12 @@ def tok():
     return AutoTokenizer.from_pretrained(DATA_DIR / "toy" / "tokenizer")
 
 
-def _recipe(first_lr: float = 1e-2) -> build.Recipe:
+def _recipe(first_lr: float = 1e-2, first_docs: int = 60) -> build.Recipe:
     task = Difficulty(min_terms=3, max_terms=3, term_range=(2, 9), max_value=30, start_phrase="Begin with")
     corpus = CorpusConfig(seed=0, n_docs=60, difficulty=dataclasses.replace(task, start_phrase="Start:"),
                           max_number=30, holes=0.1)
     return build.Recipe(TINY, (
-        build.Phase("one", corpus, TrainConfig(steps=6, batch=2, window=64, lr=first_lr, warmup=1, seed=0,
+        build.Phase("one", dataclasses.replace(corpus, n_docs=first_docs), TrainConfig(steps=6, batch=2, window=64, lr=first_lr, warmup=1, seed=0,
                                                checkpoint_every=3)),
         build.Phase("two", dataclasses.replace(corpus, mix={"fewshot": 1.0}),
                     TrainConfig(steps=3, batch=2, window=64, lr=1e-3, warmup=1, seed=1))), task)
@@ -55,11 +55,12 @@ def test_build_model_runs_phases_in_order_and_resumes_from_a_saved_phase(tok, tm
     second = load_file(tmp_path / "m" / "model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
 
-    # a changed first phase is trained again, and so is everything after it
-    build.build_model("m", _recipe(first_lr=2e-2), tok, tmp_path, threads=1, checks=SMALL_CHECKS)
-    assert "reusing" not in capsys.readouterr().out
-    third = load_file(tmp_path / "m" / "model.safetensors")
-    assert not all(torch.equal(first[k], third[k]) for k in first)
+    # a changed first phase (its schedule, or its corpus) is trained again, and so is everything after it
+    for changed in (_recipe(first_lr=2e-2), _recipe(first_lr=2e-2, first_docs=61)):   # the second: corpus only
+        build.build_model("m", changed, tok, tmp_path, threads=1, checks=SMALL_CHECKS)
+        assert "reusing" not in capsys.readouterr().out
+        third = load_file(tmp_path / "m" / "model.safetensors")
+        assert not all(torch.equal(first[k], third[k]) for k in first)
 
 
 def test_toy_preset_poses_the_task_the_strong_base_was_built_for():

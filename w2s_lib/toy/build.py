@@ -218,14 +218,15 @@ def icl_accuracy(model, tokenizer, task: Difficulty = Difficulty(), n: int = 100
 # ---------------------------------------------------------------------------------------------------
 # build
 # ---------------------------------------------------------------------------------------------------
-def _reusable(path: Path, model: ModelConfig, train: TrainConfig, init_from: Path | None) -> bool:
-    """A saved phase made with these configs (from this start) can be reused."""
-    log = path / "pretrain_log.json"
-    if not log.is_file():
+def _reusable(path: Path, model: ModelConfig, phase: Phase, train: TrainConfig, init_from: Path | None) -> bool:
+    """A saved phase made with these configs, on this corpus, from this start can be reused."""
+    log, corpus = path / "pretrain_log.json", path / "corpus.json"
+    if not (log.is_file() and corpus.is_file()):
         return False
     saved = json.loads(log.read_text())
     return (saved.get("model") == dataclasses.asdict(model) and saved.get("train") == dataclasses.asdict(train)
-            and saved.get("init_from") == (str(init_from) if init_from else None) and "seconds" in saved)
+            and saved.get("init_from") == (str(init_from) if init_from else None) and "seconds" in saved
+            and json.loads(corpus.read_text()) == json.loads(json.dumps(dataclasses.asdict(phase.corpus))))
 
 
 # sizes of the checks: on each checkpoint (cheap) and on the final model (with samples: room for Stage II?)
@@ -249,7 +250,7 @@ def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, c
         last = i == len(recipe.phases) - 1
         path = out / name if last else out / f"{name}.phases" / ph.name
         tcfg = dataclasses.replace(ph.train, threads=threads)
-        if not last and _reusable(path, recipe.model, tcfg, prev):
+        if not last and _reusable(path, recipe.model, ph, tcfg, prev):
             log = json.loads((path / "pretrain_log.json").read_text())
             print(f"{name} {ph.name}: reusing {path}", flush=True)
         else:
@@ -259,6 +260,8 @@ def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, c
             stream = streams[key]
             log = pretrain(stream, tokenizer, recipe.model, tcfg, path, init_from=prev,
                            on_checkpoint=lambda step, p, c=ph.corpus: check(p, c, final=False))
+            # written last: a phase interrupted before this point is trained again
+            (path / "corpus.json").write_text(json.dumps(dataclasses.asdict(ph.corpus)) + "\n")
         record["params"] = log["params"]
         record["phases"].append({"name": ph.name, "corpus": dataclasses.asdict(ph.corpus), "train": log["train"],
                                  "init_from": log["init_from"], "seconds": log["seconds"],
