@@ -16,23 +16,18 @@ from pathlib import Path
 from w2s_lib import prompts as P
 from w2s_lib.context import open_run
 from w2s_lib.evaluate import grade
+from w2s_lib.prepare import toy_splits
 from w2s_lib.stage1 import m_plus_path
 from w2s_lib.stage2 import load_pairs
 
 
 def dev_split(ctx) -> list:
     """The toy world's dev split, drawn as 01's data stage draws the other splits (the run store keeps train_1,
-    train_2 and test only). Disjoint from them by question text (w2s_lib.toy.task.make_splits)."""
-    from w2s_lib.toy.task import Difficulty, SplitSizes, make_splits
-    ds = ctx.preset.dataset
-    if ds["name"] != "toy":
-        raise SystemExit(f"{ctx.preset.path}: a dev split exists only in the toy world (dataset.name is {ds['name']!r})")
-    toy = ds.get("toy") or {}
-    families = toy.get("families") or ["count"]
-    difficulty = Difficulty(**{k: tuple(v) if isinstance(v, list) else v for k, v in (toy.get("difficulty") or {}).items()})
-    sizes = SplitSizes(*(int(ds["sizes"][k]) for k in ("train_1", "train_2", "dev", "test")))
-    return make_splits(sizes, ctx.seed, world_seed=int(toy.get("world_seed", 0)), difficulty=difficulty,
-                       families=families if isinstance(families, dict) else {f: 1.0 for f in families})["dev"]
+    train_2 and test only), with the preset's sizes. Disjoint from them by question text."""
+    if ctx.preset.dataset["name"] != "toy":
+        raise SystemExit(f"{ctx.preset.path}: a dev split exists only in the toy world "
+                         f"(dataset.name is {ctx.preset.dataset['name']!r})")
+    return toy_splits(ctx, ctx.preset.dataset["sizes"])["dev"]
 
 
 def dev_correct(ctx, model: str, dev) -> list[bool]:

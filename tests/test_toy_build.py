@@ -12,7 +12,7 @@ from w2s_lib.presets import load_preset
 from w2s_lib.toy import build
 from w2s_lib.toy.corpus import CorpusConfig
 from w2s_lib.toy.pretrain import ModelConfig, TrainConfig
-from w2s_lib.toy.task import Difficulty
+from w2s_lib.toy.task import Difficulty, difficulty_from_dict
 
 TINY = ModelConfig(hidden=32, layers=1, heads=2, ffn=64, context=128)
 SMALL_CHECKS = {"checkpoint": {"n": 3, "draws": 1, "samples": 0}, "final": {"n": 4, "draws": 2, "samples": 2}}
@@ -65,7 +65,7 @@ def test_build_model_runs_phases_in_order_and_resumes_from_a_saved_phase(tok, tm
 
 def test_toy_preset_poses_the_task_the_strong_base_was_built_for():
     d = load_preset("toy").dataset["toy"]["difficulty"]
-    preset_task = Difficulty(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    preset_task = difficulty_from_dict(d)
     assert preset_task == build.TASK
     strong = build.MODELS["strong_base"]
     assert strong.task == build.TASK

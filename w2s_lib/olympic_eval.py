@@ -148,7 +148,7 @@ def toy_olympic_records(n: int, seed: int = 3, difficulty: toy_task.Difficulty =
 def _toy_difficulty(ctx: RunContext) -> toy_task.Difficulty:
     """The preset's toy difficulty (as 01's data stage uses it), so `count` items match the training world."""
     d = (ctx.preset.dataset.get("toy") or {}).get("difficulty") or {}
-    return toy_task.Difficulty(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return toy_task.difficulty_from_dict(d)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -34,19 +34,23 @@ def _cap(records: list[Record], n: int | None, what: str, notes: dict) -> list[R
     return records[:n]
 
 
-def _toy(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    from .toy.task import Difficulty, SplitSizes, make_splits
+def toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
+    """The toy world's train_1, train_2, dev and test for this run's preset and seed. The data stage keeps all but
+    dev; dev (disjoint from the others) is for choosing settings (experiments/tune_stage2.py)."""
+    from .toy.task import SplitSizes, difficulty_from_dict, make_splits
     toy = dict(ctx.preset.dataset.get("toy") or {})
     families = toy.get("families") or ["count"]
     families = families if isinstance(families, dict) else {f: 1.0 for f in families}
-    difficulty = Difficulty(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in (toy.get("difficulty") or {}).items()})
     need = ("train_1", "train_2", "dev", "test")
     missing = [k for k in need if k not in sizes]
     if missing:
         raise ValueError(f"{ctx.preset.path}: the toy dataset needs dataset.sizes.{missing[0]}")
-    splits = make_splits(SplitSizes(*(int(sizes[k]) for k in need)), ctx.seed,
-                         world_seed=int(toy.get("world_seed", 0)), difficulty=difficulty, families=families)
+    return make_splits(SplitSizes(*(int(sizes[k]) for k in need)), ctx.seed, world_seed=int(toy.get("world_seed", 0)),
+                       difficulty=difficulty_from_dict(toy.get("difficulty")), families=families)
+
+
+def _toy(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
+    splits = toy_splits(ctx, sizes)
     return splits["train_1"], splits["train_2"], splits["test"], {}
 
 

@@ -352,3 +352,8 @@ def make_splits(sizes: SplitSizes, seed: int, *, world_seed: int = 0, difficulty
 
 def difficulty_dict(d: Difficulty) -> dict:
     return asdict(d)
+
+
+def difficulty_from_dict(d: dict | None) -> Difficulty:
+    """A Difficulty from a preset's `dataset.toy.difficulty` mapping (YAML lists become tuples); None: the defaults."""
+    return Difficulty(**{k: tuple(v) if isinstance(v, list) else v for k, v in (d or {}).items()})
