@@ -13,12 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
-from w2s_lib import prompts as P
 from w2s_lib.context import open_run
 from w2s_lib.evaluate import grade
 from w2s_lib.prepare import toy_splits
 from w2s_lib.stage1 import m_plus_path
-from w2s_lib.stage2 import load_pairs
+from w2s_lib.stage2 import load_pairs, preference_rows
 
 
 def dev_split(ctx) -> list:
@@ -55,8 +54,7 @@ def main() -> None:
     if "m_plus" not in results:
         results["m_plus"] = {"model": str(m_plus), "correct": dev_correct(ctx, str(m_plus), dev)}
     base = results["m_plus"]["correct"]
-    rows = [{"prompt": p["prompt"], "chosen": P.completion(p["chosen"]), "rejected": P.completion(p["rejected"])}
-            for p in load_pairs(ctx) if not args.branch or p["branch"] == args.branch]
+    rows = preference_rows([p for p in load_pairs(ctx) if not args.branch or p["branch"] == args.branch])
     for i, (method, js) in enumerate(args.variant):
         over = json.loads(js)
         key = f"{method} {json.dumps(over, sort_keys=True)}" + (f" {args.branch} only" if args.branch else "")

@@ -175,6 +175,12 @@ def load_pairs(ctx: RunContext) -> list[dict]:
     return read_jsonl(ctx.store.require(PAIRS, hint=HINT_04).dir / "pairs.jsonl")
 
 
+def preference_rows(pairs: list[dict]) -> list[dict]:
+    """Pairs as the trainers read them: the prompt, and each side as a completion of it."""
+    return [{"prompt": p["prompt"], "chosen": P.completion(p["chosen"]), "rejected": P.completion(p["rejected"])}
+            for p in pairs]
+
+
 def train_preference(ctx: RunContext, method: str, *, verbose: bool = True) -> Stage:
     """Stage `dpo` or `orpo`: M_plus trained on the pairs with the preset's recipe for that method."""
     if method not in METHODS:
@@ -186,9 +192,7 @@ def train_preference(ctx: RunContext, method: str, *, verbose: bool = True) -> S
         if verbose:
             print(f"{method}: done ({st.dir})")
         return st
-    pairs = load_pairs(ctx)
-    rows = [{"prompt": p["prompt"], "chosen": P.completion(p["chosen"]), "rejected": P.completion(p["rejected"])}
-            for p in pairs]
+    rows = preference_rows(load_pairs(ctx))
     if verbose:
         print(f"{method}: {method.upper()} from M_plus ({mp}) on {len(rows)} pairs")
     m = ctx.train(method, method, m_plus_path(ctx), rows, st.path / "model")
