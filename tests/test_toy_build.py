@@ -35,7 +35,9 @@ def _recipe(first_lr: float = 1e-2, first_docs: int = 60) -> build.Recipe:
 
 
 def test_build_model_runs_phases_in_order_and_resumes_from_a_saved_phase(tok, tmp_path, capsys):
-    record = build.build_model("m", _recipe(), tok, tmp_path, threads=1, checks=SMALL_CHECKS)
+    streams: dict = {}
+    record = build.build_model("m", _recipe(), tok, tmp_path, threads=1, checks=SMALL_CHECKS, streams=streams)
+    assert len(streams) == 2                     # one token stream per distinct corpus, kept for the caller
     assert [p["name"] for p in record["phases"]] == ["one", "two"]
     assert record["phases"][0]["init_from"] is None
     assert record["phases"][1]["init_from"] == str(tmp_path / "m.phases" / "one")    # the second continues the first

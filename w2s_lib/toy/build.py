@@ -233,8 +233,14 @@ def _reusable(path: Path, model: ModelConfig, phase: Phase, train: TrainConfig, 
 CHECKS = {"checkpoint": {"n": 60, "draws": 2, "samples": 0}, "final": {"n": 150, "draws": 4, "samples": 10}}
 
 
-def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, checks: dict = CHECKS) -> dict:
-    """Pretrain `recipe`'s phases; the last lands in `out/name`, the others in `out/<name>.phases/`."""
+def _corpus_key(corpus: CorpusConfig) -> str:
+    return json.dumps(dataclasses.asdict(corpus), sort_keys=True)
+
+
+def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, checks: dict = CHECKS,
+                streams: dict[str, torch.Tensor] | None = None) -> dict:
+    """Pretrain `recipe`'s phases; the last lands in `out/name`, the others in `out/<name>.phases/`.
+    `streams` caches token streams by corpus (`_corpus_key`), so a corpus is generated and tokenized once."""
     from transformers import LlamaForCausalLM
 
     def check(path: Path, corpus: CorpusConfig, final: bool) -> dict:
@@ -245,7 +251,7 @@ def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, c
     record: dict = {"model": dataclasses.asdict(recipe.model), "task": dataclasses.asdict(recipe.task),
                     "phases": []}
     prev: Path | None = None
-    streams: dict[str, torch.Tensor] = {}        # phases on one corpus share its token stream
+    streams = {} if streams is None else streams
     for i, ph in enumerate(recipe.phases):
         last = i == len(recipe.phases) - 1
         path = out / name if last else out / f"{name}.phases" / ph.name
@@ -254,7 +260,7 @@ def build_model(name: str, recipe: Recipe, tokenizer, out: Path, threads: int, c
             log = json.loads((path / "pretrain_log.json").read_text())
             print(f"{name} {ph.name}: reusing {path}", flush=True)
         else:
-            key = json.dumps(dataclasses.asdict(ph.corpus), sort_keys=True)
+            key = _corpus_key(ph.corpus)
             if key not in streams:
                 streams[key] = token_stream(corpus_docs(ph.corpus), tokenizer)
             stream = streams[key]
@@ -298,11 +304,13 @@ def main(argv: list[str] | None = None) -> None:
                   "vocab_size": len(tokenizer), "torch": torch.__version__,
                   "machine": platform.machine(), "processor": platform.processor()})
     build.setdefault("models", {})
+    streams = {_corpus_key(CORPUS): stream}      # the general corpus, already tokenized above
     if not isinstance(build.get("threads"), dict):
         build["threads"] = {}
     for name in args.only or list(MODELS):
         t1 = time.time()
-        build["models"][name] = build_model(name, MODELS[name], tokenizer, out, args.threads)
+        build["models"][name] = build_model(name, MODELS[name], tokenizer, out, args.threads,
+                                            streams=streams)
         build["threads"][name] = args.threads
         print(f"{name}: {build['models'][name]['params']} params, {time.time() - t1:.0f}s, "
               f"final checks {build['models'][name]['final']}", flush=True)
