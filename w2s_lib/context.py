@@ -14,9 +14,10 @@ hash: pointing a notebook at another model recomputes the stages that used the o
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,6 +39,10 @@ class RunContext:
     preset: Preset
     seed: int
     root: Path
+    # engines open for a generation step (`engine`): model -> loaded engine (None until the first call)
+    _engines: dict = field(default_factory=dict, repr=False, compare=False)
+    # every engine load of this context, in order (model references): one per generation step
+    engine_loads: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def store(self) -> RunStore:
@@ -105,9 +110,11 @@ class RunContext:
 
     def shard_size(self, per_prompt: int = 1) -> int:
         """Prompts per resumable shard of a generation job (`generation.shard_size`, else 256 with transformers
-        and 2048 with vLLM, whose engine loads again for every shard), divided by `per_prompt` samples."""
+        and 1024 with vLLM, whose scheduler wants many sequences at once), divided by `per_prompt` samples.
+        The engine loads once per step (`engine`), not per shard: a shard only bounds the work an interruption
+        can lose."""
         g = self.preset.generation
-        size = g.get("shard_size") or (2048 if g["backend"] == "vllm" else 256)
+        size = g.get("shard_size") or (1024 if g["backend"] == "vllm" else 256)
         return max(1, int(size) // max(1, per_prompt))
 
     def generation_config(self, purpose: str = "train") -> dict:
@@ -116,12 +123,7 @@ class RunContext:
         return {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
                 "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
 
-    def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
-                 progress: bool = True) -> list[list[str]]:
-        """`w2s_lib.generation.generate` with the preset's backend, budget, stops and threads; responses
-        come back cleaned (leading space of the format and trailing whitespace removed)."""
-        from .scale import generate        # generation.generate, data-parallel over GPUs when that pays
+    def _engine_kwargs(self) -> dict[str, Any]:
         g = self.preset.generation
         kw: dict[str, Any] = dict(g.get("engine") or {})
         threads = self.preset.compute.get("threads")
@@ -130,11 +132,51 @@ class RunContext:
         dtype = self.preset.models.get("dtype")
         if dtype and dtype != "auto":              # "auto": the engine's default (bf16 on GPU, fp32 on CPU)
             kw.setdefault("dtype", dtype)
-        out = generate(model, list(prompts), n=n, temperature=temperature, top_p=top_p,
-                       max_new_tokens=self.max_new_tokens(purpose), stop=self.stop,
-                       seed=self.seed if seed is None else seed, backend=g["backend"],
-                       batch_size=g.get("batch_size"), progress=progress, subprocess=bool(g.get("subprocess")),
-                       **kw)
+        return dict(backend=g["backend"], subprocess=bool(g.get("subprocess")), batch_size=g.get("batch_size"),
+                    seed=self.seed, **kw)
+
+    @contextlib.contextmanager
+    def engine(self, model: Any):
+        """One generation engine for a whole step. Inside the block, `ctx.generate(model, ...)` reuses it: it is
+        loaded at the first call (so a step whose shards are all on disk loads nothing) and closed when the block
+        ends (with `generation.subprocess`, its process exits and its GPU memory is free before training).
+
+            with ctx.engine(model):
+                rows = st.sharded("answers", items, ctx.shard_size(), run)   # run() calls ctx.generate(model, ...)
+        """
+        key = str(model)
+        if key in self._engines:                   # nested: the outer block owns the engine
+            yield
+            return
+        self._engines[key] = None
+        try:
+            yield
+        finally:
+            eng = self._engines.pop(key, None)
+            if eng is not None:
+                eng.close()
+
+    def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
+                 top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
+                 progress: bool = True) -> list[list[str]]:
+        """Generate with the preset's backend, budget, stops and threads; responses come back cleaned (leading
+        space of the format and trailing whitespace removed). Inside `with ctx.engine(model):` the step's engine
+        is reused; elsewhere an engine is loaded for this call alone."""
+        from .scale import open_generator   # generation.Generator, in its own process(es) when the preset says so
+        sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens(purpose),
+                        stop=self.stop, seed=self.seed if seed is None else seed, progress=progress)
+        if not prompts:
+            return []
+        key = str(model)
+        if key in self._engines:
+            if self._engines[key] is None:
+                self._engines[key] = open_generator(model, **self._engine_kwargs())
+                self.engine_loads.append(key)
+            out = self._engines[key].generate(list(prompts), **sampling)
+        else:
+            self.engine_loads.append(key)
+            with open_generator(model, **self._engine_kwargs()) as g:
+                out = g.generate(list(prompts), **sampling)
         return [[P.clean_response(t) for t in row] for row in out]
 
     # ---- training ------------------------------------------------------------------------------------
@@ -143,11 +185,39 @@ class RunContext:
         path = self.preset.recipe(job)
         t = self.preset.train
         return {"recipe": str(path), "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-                "overrides": self.preset.overrides(job), "launcher": t.get("launcher", "inprocess"),
+                "overrides": self.preset.overrides(job), "launcher": t.get("launcher", "process"),
                 "num_processes": t.get("num_processes", 1), "seed": self.seed}
+
+    def num_processes(self) -> int:
+        """Training processes: with GPUs visible, one per visible GPU (so `--jobs` seeds, each with its share of
+        CUDA_VISIBLE_DEVICES, train on their own GPUs); on a CPU, the preset's `train.num_processes`."""
+        t = self.preset.train
+        if t.get("launcher") != "accelerate":
+            return 1
+        from .scale import visible_gpus
+        gpus = visible_gpus()
+        return len(gpus) if gpus else int(t.get("num_processes") or 1)
+
+    def report_to(self) -> str:
+        """Where trainers report: `train.report_to`, else TensorBoard on GPU presets and none on a CPU. A logger
+        that is not installed falls back to none, said once."""
+        want = self.preset.train.get("report_to") or ("tensorboard" if self.preset.compute.get("gpus") else "none")
+        if want == "none":
+            return want
+        import importlib.util
+        if importlib.util.find_spec(want) is None:
+            print(f"note: train.report_to {want!r} is not installed (pip install {want}); trainers log to the "
+                  f"stage's train_log.jsonl only", flush=True)
+            return "none"
+        return want
 
     def train(self, kind: str, job: str, base: str, rows: list[dict], out_dir: str | Path) -> dict:
         """Train `base` on `rows` with the recipe of `job` (weak_sft, strong_sft, dpo, orpo); save in out_dir.
+
+        Training runs in a process of its own (`train.launcher: process`) or in an `accelerate launch` job, never
+        in the notebook kernel; a LoRA adapter is merged after the job has exited. The trainer's log history is
+        kept next to the model, in `<stage>/train_log.jsonl` (03 and 04 plot it), and TensorBoard logs in
+        `<stage>/tensorboard/` when the preset reports to it.
 
         Preference training with no pairs at all trains nothing: the result is `base` itself, said loudly and
         recorded (`trained: False, model: base`; `RunContext.model_of` resolves it), since "no preference
@@ -155,22 +225,26 @@ class RunContext:
         question means the weak and strong answers never agreed, and a model "trained" on it would be the base
         model in disguise (its answers would then agree with themselves in the next iteration)."""
         from .scale import train           # training.train, with unsloth only where it can run
+        from .jsonl import write_jsonl
         if not rows:
             if kind == "sft":
                 raise ValueError(f"{job}: no training rows; nothing to fine-tune {base} on")
             msg = f"WARNING {job}: no preference pairs; the model stays {base}, unchanged"
             print(msg, flush=True)
             return {"trained": False, "model": str(base), "note": msg, "train_loss": None, "train_runtime": 0.0,
-                    "global_step": 0, "num_tokens": 0, "dropped_rows": 0, "truncated_rows": 0}
+                    "global_step": 0, "num_tokens": 0, "dropped_rows": 0, "truncated_rows": 0,
+                    "launch": {"launcher": "none", "merged_in": "none"}}
         t = self.preset.train
-        kw: dict[str, Any] = {}
-        if t.get("launcher") == "accelerate":
-            kw = dict(launcher="accelerate", num_processes=int(t.get("num_processes") or 1),
-                      accelerate_config=t.get("accelerate_config"))
-        elif self.preset.compute.get("threads"):
+        out_dir = Path(out_dir)
+        launcher = t.get("launcher") or "process"
+        kw: dict[str, Any] = dict(launcher=launcher, num_processes=self.num_processes(),
+                                  accelerate_config=t.get("accelerate_config"), log_dir=out_dir.parent / "tensorboard")
+        if self.preset.compute.get("threads"):
             kw["threads"] = int(self.preset.compute["threads"])
-        return train(kind, base, rows, out_dir, self.preset.recipe(job), seed=self.seed,
-                     overrides=self.preset.overrides(job), **kw)
+        overrides = {"report_to": self.report_to(), **self.preset.overrides(job)}
+        m = train(kind, base, rows, out_dir, self.preset.recipe(job), seed=self.seed, overrides=overrides, **kw)
+        write_jsonl(out_dir.parent / "train_log.jsonl", list(m.get("log_history") or []))
+        return m
 
 
 def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = "", *, weak_base: str = "",
@@ -215,5 +289,8 @@ def train_summary(m: dict) -> dict:
     out = {"trained": m.get("trained", True)}
     out.update({k: m[k] for k in ("model", "note") if k in m})
     out.update({k: m.get(k) for k in ("train_loss", "train_runtime", "global_step", "num_tokens", "dropped_rows",
-                                      "truncated_rows")})
+                                      "truncated_rows", "launch")})
+    for k in ("merge", "backend_fallback"):
+        if k in m:
+            out[k] = m[k]
     return out

@@ -126,7 +126,9 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
         texts = ctx.generate(model, [prompts[it["id"]] for it in batch], n=k, temperature=1.0, purpose="eval")
         return [{"id": it["id"], "samples": t} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("greedy", items, ctx.shard_size(), greedy)
+    with ctx.engine(model):                    # one engine for the greedy and the sampled shards
+        rows = st.sharded("greedy", items, ctx.shard_size(), greedy)
+        srows = st.sharded("samples", items, ctx.shard_size(k), sampled) if k else []
     correct = grade(ctx, [r["response"] for r in rows], [by_id[r["id"]] for r in rows])
     out = [{"id": r["id"], "response": r["response"], "pred": ctx.pred(r["response"], by_id[r["id"]]),
             "correct": c, "meta": by_id[r["id"]].meta} for r, c in zip(rows, correct)]
@@ -135,7 +137,6 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
                                "no_answer": sum(not r["pred"] for r in out), "judge": ctx.judge,
                                "model": model, "few_shot": bool(demos)}
     if k:
-        srows = st.sharded("samples", items, ctx.shard_size(k), sampled)
         flat = [s for r in srows for s in r["samples"]]
         flat_recs = [by_id[r["id"]] for r in srows for _ in r["samples"]]
         flat_ok = grade(ctx, flat, flat_recs)

@@ -285,7 +285,8 @@ def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage
         texts = ctx.generate(model, [prompts[it["id"]] for it in batch], purpose="eval")
         return [{"id": it["id"], "response": t[0]} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("greedy", [{"id": r.id} for r in records], SHARD, greedy)
+    with ctx.engine(model):
+        rows = st.sharded("greedy", [{"id": r.id} for r in records], SHARD, greedy)
     recs = [by_id[r["id"]] for r in rows]
     correct = judge_batch([r["response"] for r in rows], recs, progress=False)
     out = [{"id": r["id"], "response": r["response"],

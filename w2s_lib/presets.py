@@ -54,8 +54,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "batch_size": None,
         "stop": None,             # None = w2s_lib.prompts.STOP
         "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
-        "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 2048 with vllm,
-                                  # where every shard loads the engine again)
+        "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 1024 with vllm;
+                                  # the engine loads once per step, a shard bounds what an interruption loses)
         "engine": {},             # extra engine kwargs (vllm: tensor_parallel_size, gpu_memory_utilization, ...)
     },
     "icl": {
@@ -67,9 +67,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "strong_sft": None,
         "dpo": None,
         "orpo": None,
-        "launcher": "inprocess",  # inprocess | accelerate
-        "num_processes": 1,
+        "launcher": "process",    # process (one child process) | accelerate (accelerate launch, several)
+        "num_processes": 1,       # accelerate on a CPU; with GPUs visible, one process per visible GPU
         "accelerate_config": None,
+        "report_to": None,        # none | tensorboard | wandb | trackio (None: tensorboard with GPUs, else none)
         "overrides": {},          # {job: {TRL field: value}} applied over that job's recipe (e.g. smoke: 1 epoch)
     },
     "stage1": {
@@ -223,8 +224,13 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         raise PresetError(f"{path}: stage2 needs 0 < min_conf <= flip_conf <= 1")
     if sections["generation"]["backend"] not in ("transformers", "vllm"):
         raise PresetError(f"{path}: generation.backend must be transformers or vllm")
-    if sections["train"]["launcher"] not in ("inprocess", "accelerate"):
-        raise PresetError(f"{path}: train.launcher must be inprocess or accelerate")
+    if sections["train"]["launcher"] not in ("process", "accelerate"):
+        hint = (" (training always runs in its own process now: `inprocess` became `process`)"
+                if sections["train"]["launcher"] == "inprocess" else "")
+        raise PresetError(f"{path}: train.launcher must be process or accelerate, got "
+                          f"{sections['train']['launcher']!r}{hint}")
+    if sections["train"]["report_to"] not in (None, "none", "tensorboard", "wandb", "trackio"):
+        raise PresetError(f"{path}: train.report_to must be none, tensorboard, wandb or trackio")
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise PresetError(f"{path}: seeds must be a list of integers")

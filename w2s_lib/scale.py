@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import subprocess as _subprocess
-import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -89,18 +86,42 @@ def gpu_memory(device: str) -> int:
         return torch.cuda.get_device_properties(0).total_memory
 
 
-def generate(model: Any, prompts: Sequence[str], *, backend: str = "transformers", subprocess: bool = False,
-             python: str | None = None, **kwargs: Any) -> list[list[str]]:
-    """`w2s_lib.generation.generate`, with data-parallel vLLM engines over the visible GPUs (see module doc)."""
-    if subprocess and python is None:
+def open_generator(model: Any, *, backend: str = "transformers", subprocess: bool = False, python: str | None = None,
+                   batch_size: int | None = None, seed: int = 0, **engine_kwargs: Any) -> Any:
+    """A loaded engine for one generation step (call `.generate(...)` any number of times, then `.close()`):
+
+    - vLLM with several GPUs visible, no `tensor_parallel_size` given and a model that fits on one GPU: one engine
+      process per GPU (`DataParallelGenerator`);
+    - `subprocess=True`: one engine in a child process (`RemoteGenerator`), so its memory is gone when it closes;
+    - else an engine in this process (`w2s_lib.generation.Generator`).
+    `python` (default `$W2S_GENERATION_PYTHON`, else this interpreter) runs the engine processes."""
+    from .engine_server import DataParallelGenerator, RemoteGenerator
+
+    if python is None:
         python = os.environ.get("W2S_GENERATION_PYTHON") or None
-    if (backend == "vllm" and "tensor_parallel_size" not in kwargs and isinstance(model, (str, os.PathLike))
-            and len(prompts) > 1):
+    kw = dict(backend=backend, batch_size=batch_size, seed=seed, **engine_kwargs)
+    if backend == "vllm" and "tensor_parallel_size" not in engine_kwargs and isinstance(model, (str, os.PathLike)):
         gpus = visible_gpus()
         if len(gpus) > 1 and fits_on_one_gpu(model):
-            return generate_data_parallel(model, prompts, gpus, backend=backend, python=python,
-                                          tensor_parallel_size=1, **kwargs)
-    return _generation.generate(model, prompts, backend=backend, subprocess=subprocess, python=python, **kwargs)
+            return DataParallelGenerator(str(model), gpus, python=python, tensor_parallel_size=1, **kw)
+    if subprocess or python:
+        if not isinstance(model, (str, os.PathLike)):
+            raise TypeError("an engine in its own process needs a model path, not a loaded model")
+        return RemoteGenerator(str(model), python=python, **kw)
+    return _generation.Generator(model, **kw)
+
+
+def generate(model: Any, prompts: Sequence[str], *, backend: str = "transformers", subprocess: bool = False,
+             python: str | None = None, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
+             max_new_tokens: int, stop: Sequence[str] | None = None, seed: int = 0, batch_size: int | None = None,
+             progress: bool = True, **engine_kwargs: Any) -> list[list[str]]:
+    """`w2s_lib.generation.generate` through `open_generator`: one engine for this call, closed after it."""
+    if not prompts:
+        return []
+    with open_generator(model, backend=backend, subprocess=subprocess, python=python, batch_size=batch_size,
+                        seed=seed, **engine_kwargs) as g:
+        return g.generate(list(prompts), n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                          stop=stop, seed=seed, progress=progress)
 
 
 def generate_data_parallel(model: str | os.PathLike, prompts: Sequence[str], devices: Sequence[str], *,
@@ -109,43 +130,19 @@ def generate_data_parallel(model: str | os.PathLike, prompts: Sequence[str], dev
                            batch_size: int | None = None, progress: bool = True, python: str | None = None,
                            **engine_kwargs: Any) -> list[list[str]]:
     """Generate with one engine process per entry of `devices` (each a CUDA_VISIBLE_DEVICES value, e.g. "3" or
-    "0,1"), each on a contiguous shard of the prompts, all at once. Returns what `generate` returns."""
-    prompts = list(prompts)
-    if not devices:
-        raise ValueError("generate_data_parallel needs at least one device group")
-    k = min(len(devices), max(1, len(prompts)))
-    bounds = [round(i * len(prompts) / k) for i in range(k + 1)]
-    sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                    stop=list(stop or []), seed=seed, progress=progress)
-    env_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    with tempfile.TemporaryDirectory(prefix="w2s-dp-") as tmp:
-        procs = []
-        for i in range(k):
-            request, result = Path(tmp) / f"request-{i}.json", Path(tmp) / f"result-{i}.json"
-            # The request format of `python -m w2s_lib.generation REQUEST RESULT` (generation._main).
-            request.write_text(json.dumps(dict(model=str(model), prompts=prompts[bounds[i]:bounds[i + 1]],
-                                               sampling=sampling, backend=backend, batch_size=batch_size,
-                                               engine_kwargs=engine_kwargs)), encoding="utf-8")
-            env = {**os.environ, "CUDA_VISIBLE_DEVICES": devices[i], "PYTHONPATH": env_path}
-            cmd = [python or sys.executable, "-m", "w2s_lib.generation", str(request), str(result)]
-            procs.append((cmd, result, _subprocess.Popen(cmd, env=env)))
-        failed = [(cmd, p.wait()) for cmd, _, p in procs]
-        failed = [(cmd, rc) for cmd, rc in failed if rc != 0]
-        if failed:
-            cmd, rc = failed[0]
-            raise RuntimeError(f"{len(failed)} of {k} data-parallel generation processes failed; first: exit "
-                               f"{rc}: {' '.join(cmd)}")
-        out: list[list[str]] = []
-        for _, result, _ in procs:
-            out.extend(json.loads(result.read_text(encoding="utf-8"))["completions"])
-    assert len(out) == len(prompts), "data-parallel shards returned the wrong number of rows"
-    return out
+    "0,1"), each on a contiguous piece of the prompts, all at once. Returns what `generate` returns."""
+    from .engine_server import DataParallelGenerator
+
+    with DataParallelGenerator(str(model), devices, backend=backend, batch_size=batch_size, seed=seed,
+                               python=python, **engine_kwargs) as g:
+        return g.generate(list(prompts), n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                          stop=stop, seed=seed, progress=progress)
 
 
 def unsloth_usable(launcher: str = "inprocess", num_processes: int = 1) -> tuple[bool, str]:
     """(True, "") when unsloth can train here; else (False, why)."""
-    if launcher != "inprocess" or num_processes != 1:
-        return False, "unsloth trains on one GPU in one process (this job uses the accelerate launcher)"
+    if num_processes != 1:
+        return False, "unsloth trains on one GPU in one process (this job has several)"
     if not _training.gpu_available():
         return False, "no GPU is visible"
     if importlib.util.find_spec("unsloth") is None:
@@ -156,11 +153,14 @@ def unsloth_usable(launcher: str = "inprocess", num_processes: int = 1) -> tuple
 def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
           out_dir: str | os.PathLike, recipe: Any, *, seed: int, launcher: str = "inprocess",
           num_processes: int = 1, **kwargs: Any) -> dict:
-    """`w2s_lib.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run."""
+    """`w2s_lib.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run. A job in
+    its own process (`process`, `accelerate`) decides in that process, where unsloth is imported first
+    (`w2s_lib.train`); in-process training decides here, since transformers is already loaded."""
     r = _training.load_recipe(recipe)
     if r.backend == "unsloth":
         ok, why = unsloth_usable(launcher, num_processes)
-        if not ok:
+        if not ok or launcher == "inprocess":
+            why = why or "in-process training: unsloth must be imported before transformers (use launcher process)"
             warnings.warn(f"{r.source}: backend unsloth not used ({why}); training with TRL", stacklevel=2)
             r = dataclasses.replace(r, backend="trl")
     return _training.train(kind, model_path, rows, out_dir, r, seed=seed, launcher=launcher,

@@ -96,7 +96,8 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
         texts = ctx.generate(ctx.model("strong_base"), prompts)
         return [{**it, "response": t[0], "pred": ctx.pred(t[0], by_id[it["id"]])} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("answers", items, ctx.shard_size(), run)
+    with ctx.engine(ctx.model("strong_base")):    # one engine for every shard of this step
+        rows = st.sharded("answers", items, ctx.shard_size(), run)
     st.commit({**answer_metrics(rows), "demo_ids": [d["id"] for d in demos]})
     return st
 

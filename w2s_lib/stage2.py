@@ -59,7 +59,8 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
                              temperature=float(s2["temperature"]), top_p=float(s2["top_p"]))
         return [{**it, "samples": t, "preds": [ctx.pred(x, by_id[it["id"]]) for x in t]} for it, t in zip(batch, texts)]
 
-    rows = st.sharded("samples", items, ctx.shard_size(config["n"]), run)
+    with ctx.engine(model):                    # one engine for every shard of this step
+        rows = st.sharded("samples", items, ctx.shard_size(config["n"]), run)
     n_samples = sum(len(r["samples"]) for r in rows)
     st.commit({"questions": len(rows), "samples": n_samples,
                "samples_without_answer": sum(not p for r in rows for p in r["preds"])})

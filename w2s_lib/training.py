@@ -334,33 +334,63 @@ def _tokenizer_adds_bos(tok: Any) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+LAUNCHERS = ("process", "accelerate", "inprocess")
+
+
 def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
           out_dir: str | os.PathLike, recipe: str | os.PathLike | dict | Recipe, *, seed: int,
           launcher: str = "inprocess", num_processes: int = 1, accelerate_config: str | os.PathLike | None = None,
-          overrides: dict | None = None, threads: int | None = None) -> dict:
+          overrides: dict | None = None, threads: int | None = None, log_dir: str | os.PathLike | None = None) -> dict:
     """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
 
-    `overrides` are TRL config fields applied over the recipe's. `threads`: torch intra-op threads for in-process
-    CPU training (default: 1 for models under 50M parameters, see `w2s_lib.generation.SMALL_MODEL_PARAMS`);
-    accelerate CPU processes get OMP_NUM_THREADS = cores / processes.
+    Launchers (where the training runs):
+    - `process`: one child process (`python -m w2s_lib.train`), which exits before this returns: the caller (a
+      notebook kernel) never holds the trainer, the optimizer or GPU memory. What every stage uses on one device.
+    - `accelerate`: `accelerate launch -m w2s_lib.train` with `num_processes` processes and an accelerate config
+      (DDP, DeepSpeed ZeRO-3, FSDP from configs/accelerate/).
+    - `inprocess`: in this process (for tests and for stepping through a trainer in a notebook).
+    A LoRA recipe with `save: merged` has the job save its adapter only; the merge into the base happens after
+    the job has exited, in this process, on the CPU (`merge_adapter`). So no merge ever runs inside a
+    distributed job, where rank 0 reloading the base under a live ZeRO-3 config would wait for ranks that never
+    come.
+
+    `overrides` are TRL config fields applied over the recipe's. `threads`: torch intra-op threads for CPU
+    training (default: 1 for models under 50M parameters, see `w2s_lib.generation.SMALL_MODEL_PARAMS`);
+    accelerate CPU processes get OMP_NUM_THREADS = cores / processes. `log_dir`: where TensorBoard writes when
+    the recipe (or overrides) set `report_to: tensorboard`.
 
     Metrics: train_loss, train_runtime (s), num_rows, num_tokens (prompt + completion tokens seen per epoch),
-    tokens_per_second, truncated_rows, dropped_rows, log_history (the trainer's per-step logs), and the
+    tokens_per_second, truncated_rows, dropped_rows, log_history (the trainer's per-step logs), `launch`
+    (launcher, num_processes, distributed_type, zero_stage, merged_in: parent | inprocess | none), and the
     resolved settings. They are also written to `out_dir/train_metrics.json`.
     """
     r = load_recipe(recipe)
     if r.kind != kind:
         raise ValueError(f"train(kind={kind!r}) with a {r.kind!r} recipe ({r.source})")
     rows = load_rows(rows, kind)
+    out_dir = Path(out_dir)
     if launcher == "inprocess":
         if num_processes != 1:
             raise ValueError("launcher='inprocess' runs one process; use launcher='accelerate' for several")
-        return _train_inprocess(r, str(model_path), rows, Path(out_dir), seed=seed, overrides=overrides,
-                                threads=threads)
-    if launcher == "accelerate":
-        return _train_accelerate(r, str(model_path), rows, Path(out_dir), seed=seed, num_processes=num_processes,
-                                 accelerate_config=accelerate_config, overrides=overrides)
-    raise ValueError(f"unknown launcher {launcher!r}; choose 'inprocess' or 'accelerate'")
+        metrics = _train_inprocess(r, str(model_path), rows, out_dir, seed=seed, overrides=overrides,
+                                   threads=threads, log_dir=log_dir)
+        merged_in = "inprocess"
+    elif launcher in ("process", "accelerate"):
+        if launcher == "process" and num_processes != 1:
+            raise ValueError("launcher='process' runs one process; use launcher='accelerate' for several")
+        metrics = _train_child(r, str(model_path), rows, out_dir, seed=seed, launcher=launcher,
+                               num_processes=num_processes, accelerate_config=accelerate_config,
+                               overrides=overrides, threads=threads, log_dir=log_dir)
+        merged_in = "parent"
+    else:
+        raise ValueError(f"unknown launcher {launcher!r}; choose one of {LAUNCHERS}")
+    merge = finish_merge(out_dir, str(model_path))
+    metrics["launch"] = {**metrics.get("launch", {}), "launcher": launcher,
+                         "merged_in": merged_in if merge else "none"}
+    if merge:
+        metrics["merge"] = merge
+    (out_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return metrics
 
 
 def _count_tokens(tok: Any, rows: list[dict], kind: str, max_length: int | None) -> tuple[int, int]:
@@ -440,9 +470,14 @@ def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os
 
 
 def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int,
-                     overrides: dict | None, threads: int | None = None) -> dict:
+                     overrides: dict | None, threads: int | None = None, log_dir: str | os.PathLike | None = None
+                     ) -> dict:
+    """Train in this process (also what each process of a child job runs); a LoRA `save: merged` recipe leaves
+    its adapter in `out_dir/_adapter` for `finish_merge`."""
     from w2s_lib.generation import default_threads, torch_threads
 
+    if log_dir is not None:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(log_dir)
     trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)
     args, tok = trainer.args, info["tokenizer"]
     is_main = args.process_index == 0
@@ -466,40 +501,88 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
         "global_step": int(result.global_step), "epoch": epochs, "torch_threads": threads or torch.get_num_threads(),
         "log_history": [h for h in trainer.state.log_history],
         "settings": {"trl": {k: v for k, v in args.to_dict().items() if k in r.trl or k in (overrides or {})},
-                     "bf16": args.bf16, "use_cpu": args.use_cpu},
+                     "bf16": args.bf16, "use_cpu": args.use_cpu, "report_to": args.report_to,
+                     "attn_implementation": info.get("attn_implementation")},
+        "launch": launch_facts(trainer),
+        "model_dtype": str(next(trainer.accelerator.unwrap_model(trainer.model).parameters()).dtype
+                           ).removeprefix("torch."),
     }
     if is_main:
         (out_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    del trainer
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return metrics
 
 
+def launch_facts(trainer: Any) -> dict:
+    """How a trainer ran: processes, accelerate's distributed type, and the ZeRO stage under DeepSpeed."""
+    state = trainer.accelerator.state
+    facts = {"num_processes": int(state.num_processes),
+             "distributed_type": str(getattr(state.distributed_type, "value", state.distributed_type))}
+    plugin = getattr(state, "deepspeed_plugin", None)
+    if plugin is not None:
+        facts["zero_stage"] = int(plugin.zero_stage)
+    return facts
+
+
+ADAPTER_DIR = "_adapter"
+
+
 def _save(trainer: Any, r: Recipe, model_path: str, out_dir: Path, tok: Any) -> None:
-    """Save the trained model in out_dir: merged weights (default) or the LoRA adapter; plus the tokenizer."""
-    from transformers import AutoModelForCausalLM
-
+    """Save the trained model in out_dir: full weights, or the LoRA adapter (in out_dir/_adapter when the recipe
+    wants merged weights: `finish_merge` merges it after the job); plus the tokenizer. Nothing here loads a model,
+    so every process of a ZeRO-3 / FSDP job takes the same collective steps (`save_model` gathers the shards)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if r.lora is None:
-        trainer.save_model(str(out_dir))  # gathers ZeRO-3 / FSDP shards
-    elif r.save == "adapter":
-        trainer.save_model(str(out_dir))
+    if r.lora is not None and r.save == "merged":
+        trainer.save_model(str(out_dir / ADAPTER_DIR))
     else:
-        adapter_dir = out_dir / "_adapter"
-        trainer.save_model(str(adapter_dir))
-        trainer.accelerator.wait_for_everyone()
-        if trainer.accelerator.is_main_process:
-            from peft import PeftModel
-
-            # Merge on the main process from the saved adapter: works the same after DDP, ZeRO-3 or FSDP.
-            dtype = next(trainer.accelerator.unwrap_model(trainer.model).parameters()).dtype
-            base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-            merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-            merged.save_pretrained(str(out_dir))
-            shutil.rmtree(adapter_dir)
+        trainer.save_model(str(out_dir))
     trainer.accelerator.wait_for_everyone()
     if trainer.accelerator.is_main_process:
         tok.save_pretrained(str(out_dir))
         _fix_generation_config(out_dir, tok)
     trainer.accelerator.wait_for_everyone()
+
+
+def finish_merge(out_dir: str | os.PathLike, base_path: str) -> dict | None:
+    """Merge `out_dir/_adapter` (left by a LoRA `save: merged` job) into `base_path` and save the merged weights in
+    `out_dir`; return what it did (None when there is no adapter to merge). Runs after the training job exited."""
+    out_dir = Path(out_dir)
+    adapter = out_dir / ADAPTER_DIR
+    if not (adapter / "adapter_config.json").is_file():
+        return None
+    metrics_file = out_dir / "train_metrics.json"
+    dtype = json.loads(metrics_file.read_text()).get("model_dtype") if metrics_file.is_file() else None
+    start = time.time()
+    merge_adapter(base_path, adapter, out_dir, dtype=dtype)
+    shutil.rmtree(adapter)
+    return {"seconds": time.time() - start, "dtype": dtype,
+            "bytes": sum(f.stat().st_size for f in out_dir.glob("*.safetensors"))}
+
+
+def merge_adapter(base_path: str, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                  dtype: str | None = None) -> None:
+    """Load the base on the CPU (no GPU memory is taken), apply the LoRA adapter, save the merged model in out_dir
+    (tokenizer and generation config included)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype) if dtype else "auto"
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype, device_map="cpu")
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    out_dir = Path(out_dir)
+    merged.save_pretrained(str(out_dir))
+    del merged, base
+    # the job saved the tokenizer in out_dir; a bare adapter directory falls back to the base's
+    tok = AutoTokenizer.from_pretrained(str(out_dir if (out_dir / "tokenizer_config.json").is_file() else base_path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.save_pretrained(str(out_dir))
+    _fix_generation_config(out_dir, tok)
 
 
 def _fix_generation_config(out_dir: Path, tok: Any) -> None:
@@ -539,30 +622,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
-                       num_processes: int, accelerate_config: str | os.PathLike | None = None,
-                       metrics_path: str | None = None) -> list[str]:
-    """The `accelerate launch -m w2s_lib.train ...` command line for a stage (printed by the notebooks for GPUs)."""
-    config = Path(accelerate_config) if accelerate_config else ACCELERATE_CONFIGS_DIR / "ddp.yaml"
-    if not config.exists():
-        named = ACCELERATE_CONFIGS_DIR / f"{config.name.removesuffix('.yaml')}.yaml"
-        if not named.exists():
-            raise DataError(f"{accelerate_config}: no such accelerate config (see {ACCELERATE_CONFIGS_DIR})")
-        config = named
-    accelerate_bin = Path(sys.executable).with_name("accelerate")
-    launcher = [str(accelerate_bin)] if accelerate_bin.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
-    cmd = launcher + (["launch"] if launcher[0].endswith("accelerate") else [])
-    cmd += ["--config_file", str(config), "--num_processes", str(num_processes),
-            "--main_process_port", str(_free_port()),
-            "-m", "w2s_lib.train", "--recipe", recipe_path, "--model", model_path, "--data", data_path,
-            "--out", out_dir, "--seed", str(seed)]
+def job_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
+                launcher: str = "accelerate", num_processes: int = 1,
+                accelerate_config: str | os.PathLike | None = None, metrics_path: str | None = None,
+                threads: int | None = None, log_dir: str | None = None) -> list[str]:
+    """The command line of a training job: `python -m w2s_lib.train ...` (launcher `process`) or
+    `accelerate launch --config_file ... -m w2s_lib.train ...` (printed by the notebooks for GPUs)."""
+    if launcher == "process":
+        cmd = [sys.executable, "-m", "w2s_lib.train"]
+    else:
+        config = Path(accelerate_config) if accelerate_config else ACCELERATE_CONFIGS_DIR / "ddp.yaml"
+        if not config.exists():
+            named = ACCELERATE_CONFIGS_DIR / f"{config.name.removesuffix('.yaml')}.yaml"
+            if not named.exists():
+                raise DataError(f"{accelerate_config}: no such accelerate config (see {ACCELERATE_CONFIGS_DIR})")
+            config = named
+        accelerate_bin = Path(sys.executable).with_name("accelerate")
+        cmd = ([str(accelerate_bin), "launch"] if accelerate_bin.exists()
+               else [sys.executable, "-m", "accelerate.commands.launch"])
+        cmd += ["--config_file", str(config), "--num_processes", str(num_processes),
+                "--main_process_port", str(_free_port())]
+        if not gpu_available():
+            # the GPU configs ask for bf16; CPU processes train in float32 (build_trl_config forces it too)
+            cmd += ["--mixed_precision", "no"]
+        cmd += ["-m", "w2s_lib.train"]
+    cmd += ["--recipe", recipe_path, "--model", model_path, "--data", data_path, "--out", out_dir,
+            "--seed", str(seed)]
     if metrics_path:
         cmd += ["--metrics", metrics_path]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if log_dir:
+        cmd += ["--log-dir", str(log_dir)]
     return cmd
 
 
-def _train_accelerate(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int, num_processes: int,
-                      accelerate_config: str | os.PathLike | None, overrides: dict | None) -> dict:
+def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
+                       num_processes: int, accelerate_config: str | os.PathLike | None = None,
+                       metrics_path: str | None = None) -> list[str]:
+    """The `accelerate launch -m w2s_lib.train ...` command line for a stage."""
+    return job_command(recipe_path, model_path, data_path, out_dir, seed=seed, launcher="accelerate",
+                       num_processes=num_processes, accelerate_config=accelerate_config, metrics_path=metrics_path)
+
+
+def run_job(recipe: str | os.PathLike | dict | Recipe, model_path: str, rows: str | os.PathLike, out_dir: str,
+            *, seed: int, threads: int | None = None, log_dir: str | None = None) -> dict:
+    """What each process of a training job runs (`python -m w2s_lib.train`): train and save, no merge."""
+    r = load_recipe(recipe)
+    return _train_inprocess(r, model_path, load_rows(rows, r.kind), Path(out_dir), seed=seed, overrides=None,
+                            threads=threads, log_dir=log_dir)
+
+
+def _train_child(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int, launcher: str,
+                 num_processes: int, accelerate_config: str | os.PathLike | None, overrides: dict | None,
+                 threads: int | None, log_dir: str | os.PathLike | None) -> dict:
     import yaml
 
     with tempfile.TemporaryDirectory(prefix="w2s-train-") as tmp:
@@ -572,19 +685,24 @@ def _train_accelerate(r: Recipe, model_path: str, rows: list[dict], out_dir: Pat
         recipe_path.write_text(yaml.safe_dump(recipe_dict, sort_keys=False))
         write_jsonl(data_path, rows)
         metrics_path = Path(tmp) / "metrics.json"
-        cmd = accelerate_command(str(recipe_path), model_path, str(data_path), str(out_dir), seed=seed,
-                                 num_processes=num_processes, accelerate_config=accelerate_config,
-                                 metrics_path=str(metrics_path))
+        cmd = job_command(str(recipe_path), model_path, str(data_path), str(out_dir), seed=seed, launcher=launcher,
+                          num_processes=num_processes, accelerate_config=accelerate_config,
+                          metrics_path=str(metrics_path), threads=threads,
+                          log_dir=str(log_dir) if log_dir else None)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
         if not gpu_available():
+            env.setdefault("DS_ACCELERATOR", "cpu")   # DeepSpeed's CPU accelerator, chosen without a warning
+        if not gpu_available() and launcher == "accelerate":
             # Each CPU process gets its share of the cores instead of all of them (oversubscription is slow).
             env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
         proc = subprocess.run(cmd, env=env)
         if proc.returncode != 0:
-            raise RuntimeError(f"accelerate training failed (exit {proc.returncode}): {' '.join(cmd)}")
+            raise RuntimeError(f"training job failed (exit {proc.returncode}); its output above says why: "
+                               f"{' '.join(cmd)}")
         metrics = json.loads(metrics_path.read_text())
         metrics["recipe"] = r.source
+        metrics["command"] = " ".join(cmd)
         return metrics
 
 

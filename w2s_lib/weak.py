@@ -84,7 +84,8 @@ def answer_train_2(ctx: RunContext, st: Stage, model: str, *, job: str = "answer
         texts = ctx.generate(model, [it["prompt"] for it in batch])
         return [{**it, "response": t[0], "pred": ctx.pred(t[0], by_id[it["id"]])} for it, t in zip(batch, texts)]
 
-    return st.sharded(job, items, ctx.shard_size(), run)
+    with ctx.engine(model):                    # one engine for every shard of this step
+        return st.sharded(job, items, ctx.shard_size(), run)
 
 
 def generate_d_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
