@@ -156,6 +156,10 @@ class Step:
     train_tokens: int = 0        # tokens forwarded in training, all epochs
     memory_gb: float | None = None
     disk_gb: float = 0.0         # the saved model
+    engine_loads: int = 0        # generation: engine processes started for this step (1, or 1 per GPU)
+    merge_gb: float = 0.0        # training: a LoRA adapter merged after the job: the merged copy written (GB)
+    micro_batch: int = 0         # training: per-device micro-batch of the recipe
+    max_micro_batch: int | None = None   # training: the largest micro-batch the estimated memory allows
     gpu_hours: float | None = None
     wall_hours: float | None = None
     command: str = ""
@@ -182,12 +186,15 @@ def _recipe(p: Preset, job: str) -> dict:
 
 
 class _Estimator:
-    def __init__(self, p: Preset):
+    def __init__(self, p: Preset, gpus: int | None = None):
         self.p = p
-        self.gpus = int(p.compute.get("gpus") or 0)
+        self.gpus = int(p.compute.get("gpus") or 0) if gpus is None else gpus
         self.gpu_bytes = float(p.compute.get("gpu_memory_gb") or 80) * GIB
         t = p.train
-        self.procs = int(t.get("num_processes") or 1) if t.get("launcher") == "accelerate" else 1
+        # with GPUs, an accelerate job runs one process per GPU it is given (RunContext.num_processes)
+        procs = (self.gpus or int(t.get("num_processes") or 1)) if gpus is not None else int(t.get("num_processes")
+                                                                                             or 1)
+        self.procs = procs if t.get("launcher") == "accelerate" else 1
         # ZeRO-3 and FSDP shard weights and optimizer state over the processes; DDP keeps a full copy in each
         config = Path(str(t.get("accelerate_config") or "ddp")).stem
         self.sharded = t.get("launcher") == "accelerate" and ("zero3" in config or "fsdp" in config)
@@ -196,6 +203,7 @@ class _Estimator:
     def generate(self, step: Step, model: str, prompt_tokens: int, seqs: int, mean_new: int, max_new: int) -> None:
         spec = model_spec(model)
         step.prompt_tokens, step.gen_tokens, step.gen_cap = prompt_tokens, seqs * mean_new, seqs * max_new
+        step.engine_loads = 1                      # one engine per step (RunContext.engine), not per shard
         if spec is None and self.gpus == 0:
             step.notes.append(f"{model}: no config.json yet; assumed the toy strong model's size")
         elif spec is None:
@@ -208,6 +216,7 @@ class _Estimator:
             return
         engine = self.p.generation.get("engine") or {}
         fits = P * 2 < 0.5 * self.gpu_bytes and "tensor_parallel_size" not in engine
+        step.engine_loads = self.gpus if fits else 1   # data parallel: one engine process per GPU, loaded at once
         tp = 1 if fits else int(engine.get("tensor_parallel_size") or self.gpus)
         # vLLM reserves gpu_memory_utilization of each GPU up front; what the weights leave is KV cache, which
         # bounds how many sequences decode at once.
@@ -223,7 +232,7 @@ class _Estimator:
             step.notes.append(f"KV cache room for ~{int(room // seq_kv)} full-length sequences per engine "
                               f"(vLLM schedules more when they are shorter)")
         flops = 2 * P * (prompt_tokens / MFU_PREFILL + step.gen_tokens / MFU_DECODE)
-        load = LOAD_SECONDS + weights / READ_BYTES_PER_S
+        load = LOAD_SECONDS + weights / READ_BYTES_PER_S    # the step's one load (engines load in parallel)
         step.gpu_hours = (flops / GPU_PEAK_FLOPS + load * self.gpus) / 3600
         step.wall_hours = step.gpu_hours / self.gpus
         step.detail += ("; vLLM on 1 GPU" if self.gpus == 1 else "; vLLM data parallel, 1 engine per GPU" if fits
@@ -242,13 +251,17 @@ class _Estimator:
         if r["max_steps"] > 0:
             epochs = min(epochs, r["max_steps"] * r["batch"] * r["accum"] * self.procs / max(rows, 1))
         step.train_tokens = int(rows * per_row * epochs)
+        step.micro_batch = r["batch"]
         if self.procs > 1 or self.p.train.get("launcher") == "accelerate":
             cfg = self.p.train.get("accelerate_config") or "ddp"
             step.command = (f"accelerate launch --config_file configs/accelerate/{Path(str(cfg)).stem}.yaml "
                             f"--num_processes {self.procs} -m w2s_lib.train --recipe {_rel(r['path'])} "
                             f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
         else:
-            step.command = f"in-process: w2s_lib.training.train(recipe={_rel(r['path'])})"
+            step.command = (f"python -m w2s_lib.train --recipe {_rel(r['path'])} --model {_short(model)} "
+                            f"--data <rows.jsonl> --out <stage>/model")
+        if lora and r["save"] == "merged":
+            step.command += "   then, after it exits: merge the adapter on the CPU (training.finish_merge)"
         if spec is None and self.gpus == 0:
             step.notes.append(f"{model}: no config.json yet; assumed the toy strong model's size")
         elif spec is None:
@@ -275,10 +288,18 @@ class _Estimator:
         b, s, h = r["batch"] * (2 if pref else 1), r["max_length"], spec.hidden
         act = spec.layers * 2 * s * b * h + 34 * s * b * h + 2 * s * b * spec.vocab
         step.memory_gb = (state / shard + act + 2 * GIB) / GIB
+        act_per_row = act / max(b, 1)
+        room = 0.95 * self.gpu_bytes - state / shard - 2 * GIB
+        step.max_micro_batch = max(0, int(room // (act_per_row * (2 if pref else 1))))
+        if step.max_micro_batch < r["batch"]:
+            step.notes.append(f"micro-batch {r['batch']} does not fit in {self.gpu_bytes / GIB:.0f} GB "
+                              f"(estimate: at most {step.max_micro_batch}); lower per_device_train_batch_size "
+                              f"and raise gradient_accumulation_steps")
         load = LOAD_SECONDS + 2 * P / max(shard, 1) / READ_BYTES_PER_S
         if lora and r["save"] == "merged":
-            # the main process reloads the base on the CPU, merges the adapter and writes the merged weights
-            # while the other GPUs wait
+            # after the job exits, the parent reads the base on the CPU, merges the adapter and writes the merged
+            # copy (the GPUs of the node are held, idle, meanwhile)
+            step.merge_gb = 2 * P / GIB
             load += 2 * (2 * P) / READ_BYTES_PER_S
         step.gpu_hours = (step.train_tokens * flops_per_token / (GPU_PEAK_FLOPS * MFU_TRAIN)
                           + load * self.gpus) / 3600
@@ -296,9 +317,10 @@ def _rel(path: str) -> str:
         return str(path)
 
 
-def plan(p: Preset) -> list[Step]:
-    """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time."""
-    est = _Estimator(p)
+def plan(p: Preset, gpus: int | None = None) -> list[Step]:
+    """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time.
+    `gpus`: plan for that many GPUs (one seed's share under `--jobs`) instead of the preset's compute.gpus."""
+    est = _Estimator(p, gpus)
     ds = p.dataset["name"]
     q, resp = LENGTHS.get(ds, LENGTHS["toy"])
     keep = KEEP.get(ds, KEEP["gsm8k"])
@@ -382,15 +404,18 @@ def totals(steps: list[Step]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s in steps:
         t = out.setdefault(s.notebook, {"gpu_hours": 0.0, "wall_hours": 0.0, "gen_tokens": 0, "train_tokens": 0,
-                                        "memory_gb": 0.0, "disk_gb": 0.0})
+                                        "memory_gb": 0.0, "disk_gb": 0.0, "engine_loads": 0, "merges": 0})
         t["disk_gb"] += s.disk_gb
+        t["engine_loads"] += s.engine_loads
+        t["merges"] += int(s.merge_gb > 0)
         t["gpu_hours"] += s.gpu_hours or 0.0
         t["wall_hours"] += s.wall_hours or 0.0
         t["gen_tokens"] += s.gen_tokens
         t["train_tokens"] += s.train_tokens
         t["memory_gb"] = max(t["memory_gb"], s.memory_gb or 0.0)
     out["total"] = {key: (max if key == "memory_gb" else sum)(v[key] for v in list(out.values()))
-                    for key in ("gpu_hours", "wall_hours", "gen_tokens", "train_tokens", "memory_gb", "disk_gb")}
+                    for key in ("gpu_hours", "wall_hours", "gen_tokens", "train_tokens", "memory_gb", "disk_gb",
+                                "engine_loads", "merges")}
     return out
 
 
@@ -428,6 +453,13 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
                  f"{s.wall_hours * 60:7.1f} min " if s.wall_hours is not None else "      n/a  ")
         lines.append(f"  {s.name:<38} {_short(s.model)[:34]:<34} rows {s.rows:>6}  {what:<44} {mem} {hours}")
         lines.append(f"      {s.detail}")
+        if s.kind == "generate" and s.engine_loads:
+            lines.append(f"      engine: loaded once for the step ({s.engine_loads} engine process"
+                         f"{'es, one per GPU' if s.engine_loads > 1 else ''}); shards resume")
+        if s.kind == "train" and s.micro_batch:
+            fit = f", fits up to {s.max_micro_batch} (estimate)" if s.max_micro_batch is not None else ""
+            lines.append(f"      micro-batch {s.micro_batch} per device{fit}; saved model {s.disk_gb:.1f} GB"
+                         + (f"; LoRA merged after the job: reads and writes {s.merge_gb:.0f} GB" if s.merge_gb else ""))
         if s.command:
             lines.append(f"      $ {s.command}")
         for note in s.notes:
@@ -437,14 +469,29 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
     lines.append("per seed:")
     for nb, v in t.items():
         tokens = f"generated {_tok(v['gen_tokens'])} tok, trained {_tok(v['train_tokens'])} tok"
+        loads = f"{v['engine_loads']} engine load(s), {v['merges']} merge(s)"
         if gpus:
             lines.append(f"  {nb:<22} {v['gpu_hours']:8.1f} GPU-h, {v['wall_hours']:6.2f} h wall on {gpus} GPU(s); "
-                         f"{tokens}; peak {v['memory_gb']:.1f} GB/GPU; models saved {v['disk_gb']:.0f} GB")
+                         f"{tokens}; {loads}; peak {v['memory_gb']:.1f} GB/GPU; models saved {v['disk_gb']:.0f} GB")
         else:
-            lines.append(f"  {nb:<22} {v['wall_hours'] * 60:8.1f} min on one CPU core; {tokens}")
+            lines.append(f"  {nb:<22} {v['wall_hours'] * 60:8.1f} min on one CPU core; {tokens}; {loads}")
     if gpus:
         lines.append(f"all {len(seeds)} seed(s): {t['total']['gpu_hours'] * len(seeds):.1f} GPU-hours")
     return "\n".join(lines)
+
+
+def share_problems(p: Preset, gpus: int) -> list[str]:
+    """Why one seed given `gpus` GPUs (its share of the node under `--jobs`) cannot run preset `p`: the steps whose
+    estimated memory per GPU exceeds compute.gpu_memory_gb (empty when every step fits)."""
+    limit = float(p.compute.get("gpu_memory_gb") or 80)
+    problems = []
+    for s in plan(p, gpus=gpus):
+        if s.memory_gb is None:
+            continue
+        if s.memory_gb > limit or any("does not fit" in n for n in s.notes) or s.max_micro_batch == 0:
+            problems.append(f"{s.notebook} {s.name} ({_short(s.model)}): ~{s.memory_gb:.0f} GB per GPU on {gpus} "
+                            f"GPU(s) of {limit:.0f} GB")
+    return problems
 
 
 def cost_table(names: list[str]) -> str:

@@ -30,6 +30,8 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import relay
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -47,8 +49,10 @@ class RemoteGenerator:
         self.cmd = [python or sys.executable, "-m", "w2s_lib.engine_server", str(req_r), str(resp_w)]
         full_env = {**os.environ, **(env or {})}
         full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), full_env.get("PYTHONPATH", "")])
+        self._relay = None
         try:
-            self.proc = subprocess.Popen(self.cmd, pass_fds=(req_r, resp_w), env=full_env)
+            # the engine's own output (progress, vLLM's log) is relayed under the caller's cell (w2s_lib.relay)
+            self.proc, self._relay = relay.popen(self.cmd, pass_fds=(req_r, resp_w), env=full_env)
         finally:
             os.close(req_r)
             os.close(resp_w)
@@ -73,6 +77,8 @@ class RemoteGenerator:
         line = self._resp.readline()
         if not line:
             code = self.proc.wait()
+            if self._relay is not None:
+                self._relay.join()
             raise EngineError(f"the generation engine process exited (code {code}) before answering; its output "
                               f"above says why: {' '.join(self.cmd)}")
         reply = json.loads(line)
@@ -106,6 +112,9 @@ class RemoteGenerator:
             except subprocess.TimeoutExpired:      # pragma: no cover - an engine that ignores EOF
                 proc.kill()
                 proc.wait()
+        if getattr(self, "_relay", None) is not None:
+            self._relay.join()
+            self._relay = None
 
     def __enter__(self) -> "RemoteGenerator":
         return self

@@ -183,9 +183,28 @@ def _device_slices(jobs: int) -> list[str | None]:
     return [",".join(gpus[i * per:(i + 1) * per]) for i in range(jobs)]
 
 
+def check_gpu_share(preset_name: str, jobs: int) -> None:
+    """Refuse `--jobs N` before anything starts when one seed's share of the visible GPUs cannot hold the preset's
+    models for training or generation (each seed trains and generates on its share alone)."""
+    from .costs import share_problems
+    from .presets import load_preset
+    from .scale import visible_gpus
+
+    gpus = visible_gpus()
+    if not gpus or jobs < 2:
+        return
+    per = len(gpus) // jobs
+    problems = share_problems(load_preset(preset_name), per) if per else ["no GPU left for each seed"]
+    if problems:
+        raise SystemExit(f"--jobs {jobs} gives each seed {per} of the {len(gpus)} visible GPUs, too few for preset "
+                         f"{preset_name}:\n  " + "\n  ".join(problems) + "\nrun the seeds one after another "
+                         f"(--jobs 1) or on more GPUs")
+
+
 def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir: Path) -> list[int]:
     """Run each seed's series in its own `python -m w2s_lib.pipeline --seeds k --no-report` process, up to
     `args.jobs` at a time. Returns the seeds that failed."""
+    check_gpu_share(args.preset, args.jobs)
     slices = _device_slices(args.jobs)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     pending, running, failed = list(seeds), {}, []

@@ -33,12 +33,12 @@ Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +50,7 @@ from typing import Any, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from w2s_lib import relay
 from w2s_lib.jsonl import DataError, iter_jsonl, require, write_jsonl
 from w2s_lib.paths import CONFIGS_DIR
 
@@ -385,6 +386,7 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     else:
         raise ValueError(f"unknown launcher {launcher!r}; choose one of {LAUNCHERS}")
     merge = finish_merge(out_dir, str(model_path))
+    metrics["launcher"] = launcher
     metrics["launch"] = {**metrics.get("launch", {}), "launcher": launcher,
                          "merged_in": merged_in if merge else "none"}
     if merge:
@@ -435,6 +437,10 @@ def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os
             model_kwargs["dtype"] = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else torch.float32
         elif isinstance(model_kwargs["dtype"], str) and model_kwargs["dtype"] != "auto":
             model_kwargs["dtype"] = getattr(torch, model_kwargs["dtype"])
+        if gpu_available() and "attn_implementation" not in model_kwargs:
+            # flash-attention when it is installed (the GPU requirements may carry it), else torch's SDPA kernels
+            model_kwargs["attn_implementation"] = (
+                "flash_attention_2" if importlib.util.find_spec("flash_attn") is not None else "sdpa")
         model = AutoModelForCausalLM.from_pretrained(model_path, **model_kwargs)
         peft_config = lora_config(r)
 
@@ -465,7 +471,8 @@ def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os
     if truncated and is_main:
         print(f"[w2s.training] {truncated} of {len(rows)} rows are longer than max_length={max_length} tokens "
               f"and are truncated", file=sys.stderr)
-    info = dict(recipe=r, rows=rows, tokenizer=tok, num_tokens=num_tokens, truncated=truncated, dropped=dropped)
+    info = dict(recipe=r, rows=rows, tokenizer=tok, num_tokens=num_tokens, truncated=truncated, dropped=dropped,
+                attn_implementation=getattr(getattr(model, "config", None), "_attn_implementation", None))
     return trainer, info
 
 
@@ -493,8 +500,7 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
 
     epochs = float(result.metrics.get("epoch", args.num_train_epochs))
     metrics = {
-        "kind": r.kind, "recipe": r.source, "launcher": "inprocess" if args.world_size == 1 else "accelerate",
-        "num_processes": args.world_size, "lora": r.lora is not None, "save": r.save, "seed": seed,
+        "kind": r.kind, "recipe": r.source, "num_processes": args.world_size, "lora": r.lora is not None, "save": r.save, "seed": seed,
         "train_loss": float(result.training_loss), "train_runtime": runtime,
         "num_rows": len(rows), "dropped_rows": dropped, "truncated_rows": truncated,
         "num_tokens": num_tokens, "tokens_per_second": num_tokens * epochs / runtime if runtime > 0 else None,
@@ -696,9 +702,9 @@ def _train_child(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *,
         if not gpu_available() and launcher == "accelerate":
             # Each CPU process gets its share of the cores instead of all of them (oversubscription is slow).
             env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"training job failed (exit {proc.returncode}); its output above says why: "
+        code = relay.run(cmd, env=env)          # its output shows under the calling cell
+        if code != 0:
+            raise RuntimeError(f"training job failed (exit {code}); its output above says why: "
                                f"{' '.join(cmd)}")
         metrics = json.loads(metrics_path.read_text())
         metrics["recipe"] = r.source
