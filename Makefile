@@ -19,10 +19,11 @@ help:
 	@echo "make pipeline PRESET=name   run the series headless with papermill at any preset"
 	@echo "make dry-run PRESET=name    print every stage, sizes and cost estimate without loading a model"
 
-$(BIN)/.installed: requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-deepspeed.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install $(PIP_ARGS) -r requirements.txt
+	DS_BUILD_OPS=0 $(BIN)/pip install $(PIP_ARGS) --no-build-isolation -r requirements-deepspeed.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (w2s)" >/dev/null
 	touch $@

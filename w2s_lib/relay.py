@@ -20,6 +20,7 @@ QUIET_WARNINGS = "ignore::FutureWarning:torch.distributed.c10d_logger"
 def child_env(env: dict | None = None) -> dict:
     """The environment of a child process: `env` (default: this one) with the quiet-warning filter added."""
     out = dict(os.environ if env is None else env)
+    out.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")   # TRL's ORPO lives in trl.experimental; said once in the docs
     out["PYTHONWARNINGS"] = ",".join(w for w in (out.get("PYTHONWARNINGS"), QUIET_WARNINGS) if w)
     return out
 
