@@ -36,14 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import subprocess as _subprocess
-import sys
-import tempfile
-import time
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -118,8 +112,11 @@ def generate(
     if subprocess:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError("generate(subprocess=True) needs a model path, not a loaded model")
-        return _generate_in_subprocess(str(model), list(prompts), sampling, backend=backend, batch_size=batch_size,
-                                       python=python, engine_kwargs=engine_kwargs)
+        from w2s_lib.engine_server import RemoteGenerator
+
+        with RemoteGenerator(str(model), backend=backend, batch_size=batch_size, seed=seed, python=python,
+                             **engine_kwargs) as g:
+            return g.generate(list(prompts), **sampling)
     with Generator(model, backend=backend, batch_size=batch_size, seed=seed, **engine_kwargs) as g:
         return g.generate(prompts, **sampling)
 
@@ -471,44 +468,3 @@ class _VLLMEngine:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Subprocess mode: `python -m w2s_lib.generation REQUEST.json RESULT.json`.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _generate_in_subprocess(model: str, prompts: list[str], sampling: dict, *, backend: str,
-                            batch_size: int | None, python: str | None, engine_kwargs: dict) -> list[list[str]]:
-    with tempfile.TemporaryDirectory(prefix="w2s-gen-") as tmp:
-        request, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        payload = dict(model=model, prompts=prompts, sampling={**sampling, "stop": list(sampling["stop"] or [])},
-                       backend=backend, batch_size=batch_size, engine_kwargs=engine_kwargs)
-        try:
-            request.write_text(json.dumps(payload), encoding="utf-8")
-        except TypeError as e:
-            raise TypeError(f"subprocess generation needs JSON-serialisable engine arguments: {e}") from None
-        cmd = [python or sys.executable, "-m", "w2s_lib.generation", str(request), str(result)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                            os.environ.get("PYTHONPATH", "")])}
-        proc = _subprocess.run(cmd, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"generation subprocess failed with exit code {proc.returncode}: {' '.join(cmd)}")
-        return json.loads(result.read_text(encoding="utf-8"))["completions"]
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m w2s_lib.generation REQUEST.json RESULT.json", file=sys.stderr)
-        return 2
-    req = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    start = time.time()
-    completions = generate(req["model"], req["prompts"], backend=req["backend"], batch_size=req["batch_size"],
-                           **req["sampling"], **req["engine_kwargs"])
-    Path(argv[1]).write_text(json.dumps({"completions": completions, "seconds": time.time() - start}),
-                             encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -198,7 +198,7 @@ def check_gpu_share(preset_name: str, jobs: int) -> None:
     if problems:
         raise SystemExit(f"--jobs {jobs} gives each seed {per} of the {len(gpus)} visible GPUs, too few for preset "
                          f"{preset_name}:\n  " + "\n  ".join(problems) + "\nrun the seeds one after another "
-                         f"(--jobs 1) or on more GPUs")
+                         "(--jobs 1) or on more GPUs")
 
 
 def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir: Path) -> list[int]:

