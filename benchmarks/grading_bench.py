@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from w2s_lib import grading  # noqa: E402
 from w2s_lib.grading import answers_match, extract_answer, grade_batch, match_batch  # noqa: E402
 from w2s_lib.grading_extract import last_boxed  # noqa: E402
-from w2s_lib.grading_normalize import analyze, decide, normalize  # noqa: E402
+from w2s_lib.grading_decide import decide  # noqa: E402
+from w2s_lib.grading_normalize import analyze, normalize  # noqa: E402
 from w2s_lib.grading_numeric import approx_value  # noqa: E402
 from w2s_lib.grading_pool import STATS, shared_pool, shutdown_shared_pool  # noqa: E402
 from w2s_lib.jsonl import read_json, read_jsonl, write_json  # noqa: E402

@@ -332,7 +332,8 @@ def test_float_evaluator_reads_constant_latex_only():
     ],
 )
 def test_cheap_checks_settle_what_they_safely_can(a, b, verdict):
-    from w2s_lib.grading_normalize import analyze, decide
+    from w2s_lib.grading_decide import decide
+    from w2s_lib.grading_normalize import analyze
 
     assert decide(analyze(a), analyze(b)) is verdict
     if verdict is not None:

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from w2s_lib.grading_extract import extract_answer, last_boxed
-from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, decide, squash
+from w2s_lib.grading_decide import decide, symbolic_form
+from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, squash
 from w2s_lib.grading_pool import STATS, shared_pool
 
 __all__ = [
@@ -90,7 +91,7 @@ def gold_answer(gold: str) -> str:
 
 
 def _pair_key(a: Parsed, b: Parsed) -> tuple[str, str]:
-    x, y = a.symbolic_form(b), b.symbolic_form(a)
+    x, y = symbolic_form(a, b), symbolic_form(b, a)
     return (x, y) if x <= y else (y, x)
 
 
