@@ -260,11 +260,28 @@ def test_pool_kills_a_hung_comparison_and_keeps_going(caplog):
     pool = SymbolicPool(1)
     try:
         before = STATS["timeouts"]
-        # sympy would expand this for minutes; the pool gives it 1 s, kills the worker and moves on
-        got = pool.run([("(x+1)^{5000}", "(x+2)^{5000}"), ("x^2", "x \\cdot x")], timeout=1.0)
+        # sympy works on this for minutes (measured: over 15 s); the pool gives it 1 s, kills the worker and
+        # moves on (its replacement starts in the background and takes the next task)
+        got = pool.run([("(a+b+c+d)^{60}", "(a+b+c+e)^{60}"), ("x^2", "x \\cdot x")], timeout=1.0)
         assert got == [False, True]
         assert STATS["timeouts"] == before + 1
         assert "timed out" in caplog.text
+    finally:
+        pool.close()
+
+
+def test_pool_refuses_what_sympy_could_not_finish():
+    from w2s_lib.grading_pool import sympy_safe
+
+    hostile = ["9^{9^{9^{9}}}", "2^{2^{2^{30}}}", "10^{10^{10}}", "(x+1)^{5000}", "\\sin(x)^{999}", "100000!",
+               "(" * 30 + "1" + ")" * 30, "7" * 400, "x+" * 300 + "1"]
+    assert not any(sympy_safe(h) for h in hostile)
+    assert all(sympy_safe(s) for s in ["e^{x^2}", "2^{1011}", "(x+1)^{2}", "\\frac{\\sqrt{3}}{2}", "x^{10}"])
+    pool = SymbolicPool(1)
+    try:
+        before = dict(STATS)
+        assert pool.run([(h, "1") for h in hostile] + [("x^2", "x \\cdot x")], timeout=30.0) == [False] * 9 + [True]
+        assert STATS["refused"] == before["refused"] + 9 and STATS["timeouts"] == before["timeouts"]
     finally:
         pool.close()
 

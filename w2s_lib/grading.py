@@ -60,12 +60,16 @@ __all__ = [
     "Majority",
     "grading_stats",
     "DEFAULT_TIMEOUT",
+    "MAX_INLINE_CHARS",
+    "GRADERS",
 ]
 
 log = logging.getLogger("w2s_lib.grading")
 
 # Seconds one symbolic comparison may take before it is killed and counted as "not equal".
 DEFAULT_TIMEOUT = 5.0
+# A response or gold longer than this is graded entirely in a worker process, under the same time limit.
+MAX_INLINE_CHARS = 20_000
 
 # Symbolic verdicts by cleaned-LaTeX pair: majority voting compares the same strings many times.
 _SYMBOLIC_CACHE: dict[tuple[str, str], bool] = {}
@@ -160,9 +164,15 @@ def equations_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool
     return _SYMBOLIC_CACHE[k]
 
 
-def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
-    """True if the final answer of `response` equals the gold final answer. An empty response is never correct."""
-    return answers_match(extract_answer(response or ""), gold_answer(gold), timeout=timeout)
+GRADERS = ("default",)
+
+
+def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, grader: str = "default") -> bool:
+    """True if the final answer of `response` equals the gold final answer. An empty response is never correct.
+
+    Never raises on any string input, and returns within a bounded time (see "Time budget" in the module
+    docstring). `grader` names the grading rules; "default" is this module's."""
+    return grade_batch([response], [gold], timeout=timeout, progress=False, grader=grader)[0]
 
 
 def grade_batch(
@@ -172,12 +182,28 @@ def grade_batch(
     timeout: float = DEFAULT_TIMEOUT,
     workers: int | None = None,
     progress: bool = True,
+    grader: str = "default",
 ) -> list[bool]:
-    """is_correct for every (response, gold) row, with a progress bar; symbolic checks run in parallel."""
+    """is_correct for every (response, gold) row, with a progress bar; symbolic checks run in parallel.
+
+    A row whose response or gold is longer than MAX_INLINE_CHARS is graded whole in a worker process under
+    `timeout` (extraction included); a timeout there is "not correct"."""
+    if grader not in GRADERS:
+        raise ValueError(f"unknown grader {grader!r}; known: {', '.join(GRADERS)}")
     if len(responses) != len(golds):
         raise ValueError(f"grade_batch: {len(responses)} responses but {len(golds)} golds")
-    pairs = [(extract_answer(r or ""), gold_answer(g)) for r, g in zip(responses, golds)]
-    return match_batch(pairs, timeout=timeout, workers=workers, progress=progress, desc="grading")
+    rows = [(r or "", g or "") for r, g in zip(responses, golds)]
+    big = [i for i, (r, g) in enumerate(rows) if len(r) > MAX_INLINE_CHARS or len(g) > MAX_INLINE_CHARS]
+    small = [i for i in range(len(rows)) if len(rows[i][0]) <= MAX_INLINE_CHARS and len(rows[i][1]) <= MAX_INLINE_CHARS]
+    out = [False] * len(rows)
+    pairs = [(extract_answer(rows[i][0]), gold_answer(rows[i][1])) for i in small]
+    for i, v in zip(small, match_batch(pairs, timeout=timeout, workers=workers, progress=progress, desc="grading")):
+        out[i] = v
+    if big:
+        log.info("grading %d oversized row(s) in worker processes (limit %.1f s each)", len(big), timeout)
+        for i, v in zip(big, shared_pool(workers).run([rows[i] for i in big], timeout=timeout, kind="grade")):
+            out[i] = v
+    return out
 
 
 def cluster_batch(

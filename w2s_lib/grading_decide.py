@@ -29,6 +29,8 @@ def decide(a: Parsed, b: Parsed) -> bool | None:
         return False
     if a.key == b.key:
         return True
+    if a.kind == "long" or b.kind == "long":
+        return False  # over MAX_ANSWER_CHARS: only the same string is equal
     if a.kind == "ratio" or b.kind == "ratio":  # 12:00, 3:2, 3:45 p.m.: part by part, never scaled
         if a.kind != b.kind or len(a.items) != len(b.items) or (a.suffix and b.suffix and a.suffix != b.suffix):
             return False

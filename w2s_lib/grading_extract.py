@@ -29,9 +29,12 @@ _RUNAWAY = re.compile(r"Question\s*:|<\|im_start\|>|<\|im_end\|>|<\|eot_id\|>|<\
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 # "The answer is: 24", "The final answer is $\boxed{3}$", "Answer: $5$", "**Final Answer:** 7", "Answer \[ 9 \]"
 _ANSWER_MARK = re.compile(
-    r"\b(?:final\s+)?answers?\s*(?:\*\*)?\s*(?:(?:is|are)\b\s*:?|:|：|(?=\$|\\\(|\\\[))[ \t]*(?:\*\*)?[ \t]*",
+    r"\b(?:final[ \t]+)?answers?(?:\s|\*\*)*?(?:(?:is|are)\b[ \t]*:?|:|：|(?=\$|\\\(|\\\[))(?:[ \t]|\*\*)*",
     re.IGNORECASE,
 )
+# Prose rules (sentences, math spans) run on at most this many characters: the end of an output, or the start
+# of the text after a marker. Everything else is a linear scan, so extraction time is bounded by input size.
+WINDOW = 3000
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
 # Prose words (two letters or more, not a LaTeX command): a bare answer has few of them.
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
@@ -60,6 +63,11 @@ def _brace_pairs(text: str) -> dict[int, int]:
 
 def boxed_spans(text: str) -> list[tuple[int, str]]:
     """(start, content) of every complete `\\boxed{...}` / `\\fbox{...}` (also `\\boxed 5`) in text."""
+    return [(start, content) for start, _, content in _boxes(text)]
+
+
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every complete box; one pass for the braces, so linear in len(text)."""
     spans = []
     pairs = None
     for m in _BOX.finditer(text):
@@ -71,12 +79,12 @@ def boxed_spans(text: str) -> list[tuple[int, str]]:
                 pairs = _brace_pairs(text)
             end = pairs.get(j)
             if end is not None:
-                spans.append((m.start(), text[j + 1 : end]))
+                spans.append((m.start(), end + 1, text[j + 1 : end]))
         elif m.end() < len(text) and text[m.end()] == " ":
             # "\boxed 5": the argument is the next token
             tok = re.match(r"\s*([^\s$]+)", text[m.end() : m.end() + 200])
             if tok:
-                spans.append((m.start(), tok.group(1)))
+                spans.append((m.start(), m.end() + tok.end(), tok.group(1)))
     return spans
 
 
@@ -89,19 +97,16 @@ def last_boxed(text: str) -> str | None:
 def final_boxes(text: str) -> tuple[int, str] | None:
     """(start, answer) of the last box, or of the last run of boxes joined only by "and", commas, `$` or `x =`
     (`\\boxed{-2} and \\boxed{1}` -> "-2, 1"; identical boxes count once). None without a box."""
-    spans = boxed_spans(text)
+    spans = _boxes(text)
     if not spans:
         return None
     run = [spans[-1]]
     for k in range(len(spans) - 2, -1, -1):
-        start, content = spans[k]
-        gap = text[start + len("\\boxed") + len(content) + 2 : run[0][0]]
-        end_of_box = text.find(content, start) + len(content) + 1  # after the closing brace
-        gap = text[end_of_box : run[0][0]]
-        if len(gap) > 40 or _GLUE.fullmatch(gap) is None:
+        gap = text[spans[k][1] : run[0][0]]
+        if len(gap) > 40 or len(run) >= 20 or _GLUE.fullmatch(gap) is None:
             break
         run.insert(0, spans[k])
-    items = [c.strip() for _, c in run]
+    items = [c.strip() for _, _, c in run]
     if len(set(items)) == 1:
         return run[-1][0], items[-1]
     return run[0][0], ", ".join(items)
@@ -196,7 +201,7 @@ def _strip_delims(ans: str) -> str:
 def _clean_tail(ans: str) -> str:
     """The answer in the text after a marker: its box, else its first sentence (read as a statement when it
     is prose), without surrounding `$` and a final period."""
-    ans = ans.replace("</s>", "").strip()
+    ans = ans.replace("</s>", "").strip()[:WINDOW]
     box = final_boxes(ans)
     if box is not None:
         return box[1].strip()
@@ -209,10 +214,10 @@ def _marker_tail(text: str, m: re.Match) -> str:
     """The text an answer marker introduces: the rest of its line, or the next non-empty line(s) when the line
     is empty (a display `\\[ ... \\]` is read to its end)."""
     eol = text.find("\n", m.end())
-    tail = text[m.end() : eol if eol >= 0 else len(text)]
+    tail = text[m.end() : eol if eol >= 0 else len(text)][:WINDOW]
     if tail.strip():
         return tail
-    rest = text[m.end() :].lstrip()
+    rest = text[m.end() : m.end() + WINDOW].lstrip()
     if rest.startswith("\\[") or rest.startswith("$$"):
         close = rest.find("\\]" if rest.startswith("\\[") else "$$", 2)
         if close >= 0:
@@ -223,6 +228,8 @@ def _marker_tail(text: str, m: re.Match) -> str:
 
 def _is_bare_answer(text: str) -> bool:
     """A string with no answer marker is taken as a bare answer only if it looks like one: one line, little prose."""
+    if text and not re.search(r"\s", text) and not _PROSE_WORD.search(text[:200]):
+        return True  # one token (a number of any length, a formula without spaces)
     if not text or "\n" in text or len(text) > 200:
         return False
     return bool(_MATH.fullmatch(text)) or _prose_words(text) <= 3 and not _is_prose(text)
@@ -231,7 +238,7 @@ def _is_bare_answer(text: str) -> bool:
 def _concluding_statement(text: str) -> str:
     """Without any marker: the value stated by a complete last sentence that concludes ("Therefore ...",
     "So ...") or that is a short one-line reply. "" for an output that stops mid-sentence."""
-    stripped = text.rstrip()
+    stripped = text.rstrip()[-WINDOW:]
     short_reply = "\n" not in stripped and len(stripped) <= 400
     if not re.search(r"[.!]$|\$$|\\[)\]]$", stripped) and not (short_reply and _prose_words(stripped) <= 3):
         return ""

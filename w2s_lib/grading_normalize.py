@@ -130,6 +130,8 @@ def _tidy(s: str) -> str:
 def clean_latex(answer: str) -> str:
     """`normalize` without the equation unwrapping: for answers that must stay equations (OlympicArena EQ)."""
     s = (answer or "").replace("</s>", "").replace("\u2212", "-").strip()
+    if len(s) > MAX_ANSWER_CHARS:
+        return s  # not cleaned (see MAX_ANSWER_CHARS); the symbolic pool refuses it too
     if "\\boxed" in s or "\\fbox" in s:
         box = last_boxed(s)
         if box is not None:
@@ -229,12 +231,13 @@ def parse_number(answer: str) -> tuple[Fraction, int | None] | None:
         return _sign(m.group(1)) * _dec(body), places
     if m := _RE_SCI_E.fullmatch(s) or _RE_SCI_TIMES.fullmatch(s):
         exp = int(m.group(3))
-        if abs(exp) > 400:
+        if abs(exp) > 400 or len(m.group(2)) > 400:
             return None
         return _sign(m.group(1)) * _dec(m.group(2)) * Fraction(10) ** exp, None
     if m := _RE_POW.fullmatch(s):
         exp = int(m.group(3))
-        if abs(exp) > 5000 or (int(m.group(2)) == 0 and exp < 0):
+        # the exact value must stay a few thousand digits (Python's int <-> str limit is 4,300)
+        if abs(exp) * len(m.group(2).lstrip("0") or "0") > 3000 or (int(m.group(2)) == 0 and exp < 0):
             return None
         return _sign(m.group(1)) * Fraction(int(m.group(2))) ** exp, None
     if m := _RE_FRAC.fullmatch(s) or _RE_SLASH.fullmatch(s):
@@ -345,9 +348,18 @@ _CHOICE = re.compile(r"^\(?([A-Za-z])\)$|^([A-Za-z])$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z\s'-]*[A-Za-z]$")
 
 
+# An extracted answer longer than this is not normalised: it is compared as an exact (space-free) string, so
+# a 200,000-digit "answer" costs a string comparison and nothing else.
+MAX_ANSWER_CHARS = 1000
+
+
 @lru_cache(maxsize=1 << 18)
 def analyze(answer: str) -> Parsed:
-    """Normalise an extracted answer and classify it (cached: majority voting asks for the same strings often)."""
+    """Normalise an extracted answer and classify it (cached: majority voting asks for the same strings often).
+
+    An answer over MAX_ANSWER_CHARS is kind "long": equal only to the same string (spaces aside)."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return Parsed("long", "", "long:" + re.sub(r"\s+", "", answer))
     latex = normalize(answer)
     if not latex:
         return Parsed("empty", "", "")
