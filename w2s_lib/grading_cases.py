@@ -89,3 +89,42 @@ def score(cases: list[Case], verdicts: list[bool]) -> dict:
         cats.setdefault(c.category, []).append(i)
     return {**tally(list(range(len(cases)))), "unequal_cases": sum(not c.expected for c in cases),
             "by_category": {k: tally(v) for k, v in sorted(cats.items())}}
+
+
+def hostile_inputs() -> dict[str, str]:
+    """Inputs that once made the grader raise or take seconds to minutes (tests/test_grading_hostile.py asserts
+    verdicts on them; benchmarks/grading_bench.py times them)."""
+    return {
+        "int_5000_digits": "1" * 5000,
+        "int_200k_digits": "7" * 200_000,
+        "decimal_5000_digits": "0." + "3" * 5000,
+        "fraction_of_big_ints": "\\frac{" + "9" * 4400 + "}{" + "7" * 4400 + "}",
+        "power_of_big_base": ("9" * 900) + "^{5000}",
+        "power_tower": "9^{9^{9^{9}}}",
+        "power_tower_2": "2^{2^{2^{30}}}",
+        "huge_exponent": "10^{10^{10}}",
+        "sci_notation_huge": "1e999999999",
+        "factorial": "100000000!",
+        "nested_parens": "(" * 2000 + "1" + ")" * 2000,
+        "nested_braces": "{" * 2000 + "1" + "}" * 2000,
+        "nested_frac": "\\frac{1}{" * 300 + "2" + "}" * 300,
+        "unclosed_boxes": "\\boxed{" * 50_000,
+        "many_boxes": "\\boxed{1} and " * 20_000,
+        "dollars": "$" * 100_000,
+        "open_parens_math": "\\(" * 100_000,
+        "answer_then_spaces": "The answer is" + " " * 100_000 + "5",
+        "answer_word_spaces": "answer" + " " * 100_000,
+        "long_prose": "So the value is 5. " * 20_000,
+        "unit_texts": "5" + " \\text{ cm}" * 20_000,
+        "spaces_and": "1" + " " * 50_000 + "and 2",
+        "expansion": "(x+1)^{5000}",
+        "big_matrix": "\\begin{pmatrix}" + "\\\\".join(["&".join(["x"] * 30)] * 30) + "\\end{pmatrix}",
+        "control_chars": "\u2212\u00bd\u221a2 \x00\x01\ud7ff",
+        "hash_lines": "####\n" * 50_000,
+        "question_markers": "Question:" * 30_000,
+        "ratio_chain": ":".join(["1"] * 5000),
+        "equation_chain": "x" + "=1" * 5000,
+        "relation_chain": "<".join(["x"] * 3000),
+        "lone_surrogates": "\ud800" * 30_000,
+        "nul_bytes": "\x00" * 30_000,
+    }

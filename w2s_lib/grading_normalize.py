@@ -49,7 +49,7 @@ _GREEK = (r"alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|io
           r"sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega")
 # A single quantity on the left: x, v_{0}, R_H, \theta, \Delta E, T', then "=" (or "\in") and one right side
 _NAME = (rf"(?:\\Delta\s*)?(?:[A-Za-z]|\\(?:{_GREEK})(?![a-zA-Z])|\\(?:text|vec|overrightarrow|hat|bar)\{{[A-Za-z]{{1,3}}\}})"
-         r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?(?:'|\^\{?\\prime\}?)*")
+         r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?(?:'|\^\{?\\prime\}?|\^\{?(?:-1|T)\}?)*")
 # One quantity on the left: x, v_{0}, R_H, \theta, \Delta E, T', \text{M}, f(3), P(A), (x, y); then "=" or "\in"
 _ASSIGN = re.compile(
     rf"^\s*(?:{_NAME}(?:\s*\([^()=]{{0,40}}\))?|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\))"
