@@ -137,8 +137,16 @@ def bench_hostile(timeout: float) -> dict:
             times.append(time.perf_counter() - t0)
         per_input[name] = {"chars": len(h), "max_s": round(max(times), 4)}
     worst = max(per_input, key=lambda k: per_input[k]["max_s"])
+    # A pair that passes every guard and makes sympy work past the limit (a true identity it misses): the
+    # verdict is "not equal" at about `timeout`; the next symbolic verdict may wait for the worker's restart.
+    timed = {}
+    for name, (a, b) in {"symbolic_timeout": ("\\sin(x)^{40}\\cos(x)^{40}", "\\frac{\\sin(2x)^{40}}{2^{40}}"),
+                         "next_symbolic_after_timeout": ("x^2+2x+1", "(x+1)^2")}.items():
+        t0 = time.perf_counter()
+        verdict = is_correct(a, b, timeout=timeout)
+        timed[name] = {"pair": [a, b], "verdict": verdict, "seconds": round(time.perf_counter() - t0, 4)}
     return {"inputs": len(per_input), "verdicts": 3 * len(per_input), "worst_s": per_input[worst]["max_s"],
-            "worst_input": worst, "per_input": per_input}
+            "worst_input": worst, "per_input": per_input, "past_the_guards": timed}
 
 
 def main() -> None:
@@ -160,6 +168,8 @@ def main() -> None:
               f"false positives {r['false_positives']}/{free_form['unequal_cases']}  false negatives {r['false_negatives']}")
     hostile = bench_hostile(args.timeout)
     print(f"hostile: {hostile['verdicts']} verdicts, worst {hostile['worst_s']:.3f} s ({hostile['worst_input']})")
+    for name, r in hostile["past_the_guards"].items():
+        print(f"  {name}: {r['verdict']} in {r['seconds']:.2f} s")
 
     loads, source = workloads()
     results = {}

@@ -141,7 +141,7 @@ class _Parser:
                 if abs(exp) > 100:
                     raise _Unsupported("power")
             bracketed = self.peek() in ("(", "{")
-            arg = self.power()
+            arg = self.atom() if bracketed else self.power()  # \sin(x)^2 = (\sin x)^2, \sin x^2 = \sin(x^2)
             nxt = self.peek()
             if not bracketed and nxt is not None and (nxt[0].isdigit() or nxt in ("(", "\\pi") or self.is_var(nxt)):
                 raise _Unsupported("ambiguous argument")  # `\sin 2x` is sin(2x), `\sin 2 x`?: leave it to sympy
