@@ -65,6 +65,18 @@ FIX = Path(__file__).parent / "fixtures" / "grading"
         ("$\\frac{1}{2}$", "\\frac{1}{2}"),
         ("(1, -2)", "(1, -2)"),
         ("16 pounds", "16 pounds"),
+        # free-form styles (more in tests/fixtures/grading/free_form_pairs.jsonl)
+        ("We add them.\n\nAnswer: $\\frac{3}{4}$", "\\frac{3}{4}"),
+        ("Answer \\[ 9 \\]", "9"),
+        ("Final Answer: The largest $n$ is 34.", "34"),
+        ("Final Answer: The final answer is $28\\%$. I hope it is correct.", "28\\%"),
+        ("The integers are \\boxed{-2} and \\boxed{1}.", "-2, 1"),
+        ("First $\\boxed{4}$, which fails. Rechecking, the answer is $\\boxed{5}$.", "5"),
+        ("Step one.\nTherefore $x \\geq 5$ is the solution.", "x \\geq 5"),
+        ("Step one.\nIn conclusion, the number of students is 35.", "35"),
+        ("So $1/2$ is it. <|im_start|>user\nNext question, the answer is 7", "1/2"),
+        # a mention of "the answer" mid-text is not a marker, and an unfinished output has no answer
+        ("Line one.\nWe check that the answer $x$ satisfies the equation and then we", ""),
         # no answer at all
         ("", ""),
         ("He feeds them 1 cup in the morning\nHe feeds them 1 cup in the morning and 1", ""),

@@ -251,6 +251,15 @@ def _concluding_statement(text: str) -> str:
     return _statement_value(last)
 
 
+def _real_marker(text: str, m: re.Match) -> bool:
+    """"answer is" / "Answer:" anywhere; a bare "Answer $9$" only at the start of a line (not "the answer $x$
+    satisfies ...")."""
+    if re.search(r"(?:is|are)\b|[:：]", m.group(0), re.IGNORECASE):
+        return True
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    return not text[line_start : m.start()].strip(" \t*#>")
+
+
 def truncate_runaway(response: str) -> str:
     """The response up to a runaway 'Question:' or a chat-template token (the model writing the next turn)."""
     m = _RUNAWAY.search(response)
@@ -276,8 +285,9 @@ def extract_answer(response: str) -> str:
     if m is not None:
         candidates.append((m.start(), _clean_tail(m.group(1))))
     m = None
-    for m in _ANSWER_MARK.finditer(text):  # the last marker, even when two share a line
-        pass
+    for found in _ANSWER_MARK.finditer(text):  # the last marker, even when two share a line
+        if _real_marker(text, found):
+            m = found
     if m is not None:
         candidates.append((m.start(), _clean_tail(_marker_tail(text, m))))
     box = final_boxes(text)
