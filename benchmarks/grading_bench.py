@@ -1,13 +1,20 @@
-"""Benchmark the answer grader on MATH500-style answers: answers/second and worst-case latency.
+"""Benchmark the answer grader: accuracy against math-verify on free-form answers, worst-case time per verdict
+on hostile input, and answers/second with worst-case latency on MATH500-style answers.
 
     .venv/bin/python benchmarks/grading_bench.py [--timeout 5] [--workers 2] [--out benchmarks/results/grading.json]
 
-Workloads (all real answers; ../shared/data when present, else the shipped MATH500 fixture rows):
+free_form (tests/fixtures/grading/free_form_pairs.jsonl, every case with its source): accuracy, false positives
+(unequal pairs judged equal) and false negatives of our `is_correct`, of math-verify 0.9 called plainly
+(`verify(parse(gold), parse(response))`) and with both inputs wrapped in `$`; overall and per category.
+hostile (w2s_lib.grading_cases.hostile_inputs): wall time of one `is_correct` verdict for each input as the
+response, as the gold, and boxed inside a sentence; the worst is the figure to read.
+
+Throughput workloads (all real answers; ../shared/data when present, else the shipped MATH500 fixture rows):
   math500_gold_vs_boxed   each MATH500 gold answer vs the last \\boxed{} of its own solution (mostly key hits)
   math500_gold_vs_next    each gold vs the next row's gold: different answers, many need sympy to say "no"
   math_weak_vs_icl        extracted final answers of the paper's MATH weak and ICL outputs (iteration 1)
   math_chosen_vs_rejected extracted final answers of the paper's MATH preference pairs
-  adversarial_timeouts    3 inputs sympy cannot finish (+1 easy pair): latency is bounded by --timeout + restart
+  adversarial_timeouts    inputs sympy cannot finish (+1 easy pair): refused by sympy_safe or cut at --timeout
   gsm8k_weak_outputs      full grade_batch on the 7,000 GSM8K weak outputs (plain numbers: the fast path)
 For each: pairs/second through match_batch (2 workers, symbolic cache cleared first), how many pairs needed the
 symbolic pool, and the per-pair latency of single answers_match calls (cache cleared): median, p99, max.
@@ -26,10 +33,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from w2s_lib import grading  # noqa: E402
-from w2s_lib.grading import answers_match, extract_answer, grade_batch, match_batch  # noqa: E402
+from w2s_lib.grading import answers_match, extract_answer, grade_batch, is_correct, match_batch  # noqa: E402
 from w2s_lib.grading_extract import last_boxed  # noqa: E402
-from w2s_lib.grading_normalize import analyze, decide, normalize  # noqa: E402
+from w2s_lib.grading_decide import decide  # noqa: E402
+from w2s_lib.grading_normalize import analyze, clean_latex, normalize  # noqa: E402
 from w2s_lib.grading_numeric import approx_value  # noqa: E402
+from w2s_lib.grading_cases import hostile_inputs, load_cases, math_verify_verdict, score  # noqa: E402
 from w2s_lib.grading_pool import STATS, shared_pool, shutdown_shared_pool  # noqa: E402
 from w2s_lib.jsonl import read_json, read_jsonl, write_json  # noqa: E402
 from w2s_lib.paths import REPO_ROOT, shared_data_dir  # noqa: E402
@@ -57,7 +66,8 @@ def workloads() -> tuple[dict[str, list[tuple[str, str]]], str]:
         out["math_chosen_vs_rejected"] = [(extract_answer(p["output"][0]), extract_answer(p["output"][1])) for p in paired]
     # Adversarial: sympy would take minutes on these; the pool's wall-clock limit bounds the latency.
     out["adversarial_timeouts"] = [("(x+1)^{5000}", "(x+2)^{5000}"), ("9^{9^{9^{9}}}", "1"),
-                                   ("2^{2^{2^{30}}}", "3"), ("x^2", "x \\cdot x")]
+                                   ("2^{2^{2^{30}}}", "3"), ("(a+b+c+d)^{60}", "(a+b+c+e)^{60}"),
+                                   ("x^2", "x \\cdot x")]
     return out, source
 
 
@@ -66,6 +76,7 @@ def clear_caches() -> None:
     grading._SYMBOLIC_CACHE.clear()
     analyze.cache_clear()
     normalize.cache_clear()
+    clean_latex.cache_clear()
     approx_value.cache_clear()
 
 
@@ -97,6 +108,47 @@ def bench_single(pairs: list[tuple[str, str]], timeout: float) -> dict:
             "slowest_pair": [worst[1][:120], worst[2][:120]]}
 
 
+def bench_free_form(timeout: float, workers: int) -> dict:
+    cases = load_cases(REPO_ROOT / "tests/fixtures/grading/free_form_pairs.jsonl")
+    clear_caches()
+    t0 = time.perf_counter()
+    ours = grade_batch([c.response for c in cases], [c.gold for c in cases], progress=False, timeout=timeout,
+                       workers=workers)
+    dt = time.perf_counter() - t0
+    out = {"cases": len(cases), "unequal_cases": sum(not c.expected for c in cases),
+           "ours": {**score(cases, ours), "seconds": round(dt, 3)}}
+    for wrapped in (False, True):
+        t0 = time.perf_counter()
+        verdicts = [math_verify_verdict(c.response, c.gold, wrapped=wrapped) for c in cases]
+        out["math_verify_wrapped" if wrapped else "math_verify_plain"] = {
+            **score(cases, verdicts), "seconds": round(time.perf_counter() - t0, 3)}
+    return out
+
+
+def bench_hostile(timeout: float) -> dict:
+    """Wall time of single is_correct verdicts on hostile input (caches cleared before each)."""
+    per_input = {}
+    for name, h in hostile_inputs().items():
+        times = []
+        for response, gold in [(h, "1"), ("1", h), ("The answer is $\\boxed{" + h + "}$.", "5")]:
+            clear_caches()
+            t0 = time.perf_counter()
+            is_correct(response, gold, timeout=timeout)
+            times.append(time.perf_counter() - t0)
+        per_input[name] = {"chars": len(h), "max_s": round(max(times), 4)}
+    worst = max(per_input, key=lambda k: per_input[k]["max_s"])
+    # A pair that passes every guard and makes sympy work past the limit (a true identity it misses): the
+    # verdict is "not equal" at about `timeout`; the next symbolic verdict may wait for the worker's restart.
+    timed = {}
+    for name, (a, b) in {"symbolic_timeout": ("\\sin(x)^{40}\\cos(x)^{40}", "\\frac{\\sin(2x)^{40}}{2^{40}}"),
+                         "next_symbolic_after_timeout": ("x^2+2x+1", "(x+1)^2")}.items():
+        t0 = time.perf_counter()
+        verdict = is_correct(a, b, timeout=timeout)
+        timed[name] = {"pair": [a, b], "verdict": verdict, "seconds": round(time.perf_counter() - t0, 4)}
+    return {"inputs": len(per_input), "verdicts": 3 * len(per_input), "worst_s": per_input[worst]["max_s"],
+            "worst_input": worst, "per_input": per_input, "past_the_guards": timed}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT)
@@ -108,6 +160,16 @@ def main() -> None:
     t0 = time.perf_counter()
     shared_pool(args.workers).run([("x", "x")], timeout=60)
     startup = time.perf_counter() - t0
+
+    free_form = bench_free_form(args.timeout, args.workers)
+    for name in ("ours", "math_verify_plain", "math_verify_wrapped"):
+        r = free_form[name]
+        print(f"free_form {name:20s} accuracy {r['accuracy']:.4f} ({r['right']}/{r['cases']})  "
+              f"false positives {r['false_positives']}/{free_form['unequal_cases']}  false negatives {r['false_negatives']}")
+    hostile = bench_hostile(args.timeout)
+    print(f"hostile: {hostile['verdicts']} verdicts, worst {hostile['worst_s']:.3f} s ({hostile['worst_input']})")
+    for name, r in hostile["past_the_guards"].items():
+        print(f"  {name}: {r['verdict']} in {r['seconds']:.2f} s")
 
     loads, source = workloads()
     results = {}
@@ -138,6 +200,8 @@ def main() -> None:
         "workers": args.workers,
         "timeout_s": args.timeout,
         "pool_startup_s": round(startup, 3),
+        "free_form": free_form,
+        "hostile": hostile,
         "workloads": results,
         "pool_stats": dict(STATS),
         "note": "single-call latency includes the IPC round trip to a worker for pairs that need sympy; "

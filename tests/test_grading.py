@@ -65,6 +65,18 @@ FIX = Path(__file__).parent / "fixtures" / "grading"
         ("$\\frac{1}{2}$", "\\frac{1}{2}"),
         ("(1, -2)", "(1, -2)"),
         ("16 pounds", "16 pounds"),
+        # free-form styles (more in tests/fixtures/grading/free_form_pairs.jsonl)
+        ("We add them.\n\nAnswer: $\\frac{3}{4}$", "\\frac{3}{4}"),
+        ("Answer \\[ 9 \\]", "9"),
+        ("Final Answer: The largest $n$ is 34.", "34"),
+        ("Final Answer: The final answer is $28\\%$. I hope it is correct.", "28\\%"),
+        ("The integers are \\boxed{-2} and \\boxed{1}.", "-2, 1"),
+        ("First $\\boxed{4}$, which fails. Rechecking, the answer is $\\boxed{5}$.", "5"),
+        ("Step one.\nTherefore $x \\geq 5$ is the solution.", "x \\geq 5"),
+        ("Step one.\nIn conclusion, the number of students is 35.", "35"),
+        ("So $1/2$ is it. <|im_start|>user\nNext question, the answer is 7", "1/2"),
+        # a mention of "the answer" mid-text is not a marker, and an unfinished output has no answer
+        ("Line one.\nWe check that the answer $x$ satisfies the equation and then we", ""),
         # no answer at all
         ("", ""),
         ("He feeds them 1 cup in the morning\nHe feeds them 1 cup in the morning and 1", ""),
@@ -260,11 +272,28 @@ def test_pool_kills_a_hung_comparison_and_keeps_going(caplog):
     pool = SymbolicPool(1)
     try:
         before = STATS["timeouts"]
-        # sympy would expand this for minutes; the pool gives it 1 s, kills the worker and moves on
-        got = pool.run([("(x+1)^{5000}", "(x+2)^{5000}"), ("x^2", "x \\cdot x")], timeout=1.0)
+        # sympy works on this for minutes (measured: over 15 s); the pool gives it 1 s, kills the worker and
+        # moves on (its replacement starts in the background and takes the next task)
+        got = pool.run([("(a+b+c+d)^{60}", "(a+b+c+e)^{60}"), ("x^2", "x \\cdot x")], timeout=1.0)
         assert got == [False, True]
         assert STATS["timeouts"] == before + 1
         assert "timed out" in caplog.text
+    finally:
+        pool.close()
+
+
+def test_pool_refuses_what_sympy_could_not_finish():
+    from w2s_lib.grading_pool import sympy_safe
+
+    hostile = ["9^{9^{9^{9}}}", "2^{2^{2^{30}}}", "10^{10^{10}}", "(x+1)^{5000}", "\\sin(x)^{999}", "100000!",
+               "(" * 30 + "1" + ")" * 30, "7" * 400, "x+" * 300 + "1"]
+    assert not any(sympy_safe(h) for h in hostile)
+    assert all(sympy_safe(s) for s in ["e^{x^2}", "2^{1011}", "(x+1)^{2}", "\\frac{\\sqrt{3}}{2}", "x^{10}"])
+    pool = SymbolicPool(1)
+    try:
+        before = dict(STATS)
+        assert pool.run([(h, "1") for h in hostile] + [("x^2", "x \\cdot x")], timeout=30.0) == [False] * 9 + [True]
+        assert STATS["refused"] == before["refused"] + 9 and STATS["timeouts"] == before["timeouts"]
     finally:
         pool.close()
 
@@ -332,7 +361,8 @@ def test_float_evaluator_reads_constant_latex_only():
     ],
 )
 def test_cheap_checks_settle_what_they_safely_can(a, b, verdict):
-    from w2s_lib.grading_normalize import analyze, decide
+    from w2s_lib.grading_decide import decide
+    from w2s_lib.grading_normalize import analyze
 
     assert decide(analyze(a), analyze(b)) is verdict
     if verdict is not None:

@@ -3,7 +3,7 @@
 Public API (other modules import exactly these names):
 
     extract_answer(response) -> str            final answer of a model output ("" if none)
-    is_correct(response, gold) -> bool         response's final answer equals the gold final answer
+    is_correct(response, gold, grader="default") -> bool   response's final answer equals the gold final answer
     answers_match(a, b) -> bool                two extracted answers are mathematically equal
     equations_match(a, b) -> bool              two equations are the same (left sides count; OlympicArena EQ)
     canonical_key(answer) -> str               grouping key: equal keys => answers_match
@@ -13,24 +13,40 @@ Public API (other modules import exactly these names):
     majority(answers) -> Majority              the most common answer and its share (Stage II confidence)
     grading_stats() -> dict                    symbolic comparisons, timeouts, worker crashes so far
 
+Extraction (grading_extract) reads the paper's formats (`#### N`, "The answer is", `\\boxed{}`) and free-form
+ones: "Answer: $...$", "Final Answer: the largest value is 34.", a run of boxes joined by "and" (a list), and,
+with no marker, a concluding sentence ("Therefore $x \\geq 5$ is the solution.").
+
 How a comparison is decided, cheapest first:
-1. `analyze` (grading_normalize) cleans both answers (delimiters, units, `\\dfrac`, `x =`, ...) and computes a
-   canonical key. Equal keys -> equal.
+1. `analyze` (grading_normalize) cleans both answers (delimiters, units, `\\dfrac`, `x =`, `f(3) =`, ...) and
+   computes a canonical key. Equal keys -> equal.
 2. Plain numbers are compared exactly as fractions (`0.25` = `\\frac14` = `1/4`), with one rounding rule
    (a decimal with >= 3 places equals the exact value it rounds: `0.333` = `1/3`, `1.414` = `\\sqrt2`);
-   tuples/sets of plain numbers, letters and words are settled here too. Cheap *negatives* come next: answers
-   of different shapes (a number vs a matrix, an interval union, an inequality, `a \\pm b`, a formula with a
-   variable), and constant expressions whose float values differ (grading_numeric). This is why the 7,000
-   GSM8K weak outputs grade in well under a second and most majority-vote comparisons never reach sympy.
-3. Everything else (`\\sqrt`, `\\pi`, polynomials, matrices, intervals with expressions, equations) goes to
-   math-verify in a worker process under a wall-clock limit (grading_pool). A timeout is "not equal".
+   tuples/sets of plain numbers, letters, words, clock times and ratios are settled here too (grading_decide).
+   Cheap *negatives* come next: answers of different kinds (a tuple is never a set, a number never a matrix,
+   an interval union, an inequality or `a \\pm b`), constant expressions whose float values differ, and
+   formulas whose values differ at a fixed point (grading_numeric). A one-variable inequality is compared with
+   an interval by rewriting it (`x \\geq 2` = `[2, \\infty)`). This is why the 7,000 GSM8K weak outputs grade
+   in well under a second and most majority-vote comparisons never reach sympy.
+3. Everything else (`\\sqrt`, `\\pi`, polynomials, trigonometric identities, matrices, intervals with
+   expressions, equations) goes to math-verify in a worker process under a wall-clock limit (grading_pool).
+
+Time budget and conservative verdicts. No input makes these functions raise, and each verdict comes within a
+bounded time. The in-process steps (extraction, normalisation, cheap checks) work on bounded input: prose rules
+read at most 3,000 characters, an answer over 1,000 characters is compared as an exact string (not
+normalised), a response or gold over MAX_INLINE_CHARS (20,000) is graded whole in a worker under `timeout`.
+The symbolic step runs in a worker under `timeout` (default 5 s); what sympy could not finish (power towers,
+huge exponents, nesting deeper than 20, over 400 characters; `grading_pool.sympy_safe`) is refused at once.
+A refusal or a timeout is "not equal": the grader may miss an equality on such input, never invent one.
+benchmarks/results/grading.json reports the worst time per verdict measured on the hostile inputs.
 
 `canonical_key` vs `answers_match`: equal keys always match (the key is built from the same normalisation).
 The key is *finer* than the match where only sympy or rounding can see equality: `\\sqrt{8}` vs
 `2\\sqrt{2}`, `0.333` vs `1/3`, `(x+1)^2` vs `x^2+2x+1` get different keys but match. `cluster_answers` repairs
 this by merging key groups whose representatives match. The key is never coarser than the match.
 Known deliberate choices: `50\\%` = `50` (percent is a unit) but `50\\%` != `0.5`; `x = 3` = `3` = `y = 3`
-(a single-variable assignment is its value); single letters and words compare case-insensitively; a bare
+(a single-variable assignment is its value); `3:2` != `6:4` != `1.5` (ratios and clock times compare part by
+part); single letters and words compare case-insensitively; a bare
 comma list `1, -2` is an unordered set (MATH's "enter all solutions"), `(1,-2)` an ordered tuple; `58,500`
 with a 3-digit group is the number 58500, not a list.
 """
@@ -41,7 +57,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from w2s_lib.grading_extract import extract_answer, last_boxed
-from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, decide, squash
+from w2s_lib.grading_decide import decide, symbolic_form
+from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, squash
 from w2s_lib.grading_pool import STATS, shared_pool
 
 __all__ = [
@@ -59,12 +76,16 @@ __all__ = [
     "Majority",
     "grading_stats",
     "DEFAULT_TIMEOUT",
+    "MAX_INLINE_CHARS",
+    "GRADERS",
 ]
 
 log = logging.getLogger("w2s_lib.grading")
 
 # Seconds one symbolic comparison may take before it is killed and counted as "not equal".
 DEFAULT_TIMEOUT = 5.0
+# A response or gold longer than this is graded entirely in a worker process, under the same time limit.
+MAX_INLINE_CHARS = 20_000
 
 # Symbolic verdicts by cleaned-LaTeX pair: majority voting compares the same strings many times.
 _SYMBOLIC_CACHE: dict[tuple[str, str], bool] = {}
@@ -90,7 +111,7 @@ def gold_answer(gold: str) -> str:
 
 
 def _pair_key(a: Parsed, b: Parsed) -> tuple[str, str]:
-    x, y = a.symbolic_form(b), b.symbolic_form(a)
+    x, y = symbolic_form(a, b), symbolic_form(b, a)
     return (x, y) if x <= y else (y, x)
 
 
@@ -159,9 +180,15 @@ def equations_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool
     return _SYMBOLIC_CACHE[k]
 
 
-def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
-    """True if the final answer of `response` equals the gold final answer. An empty response is never correct."""
-    return answers_match(extract_answer(response or ""), gold_answer(gold), timeout=timeout)
+GRADERS = ("default",)
+
+
+def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, grader: str = "default") -> bool:
+    """True if the final answer of `response` equals the gold final answer. An empty response is never correct.
+
+    Never raises on any string input, and returns within a bounded time (see "Time budget" in the module
+    docstring). `grader` names the grading rules; "default" is this module's."""
+    return grade_batch([response], [gold], timeout=timeout, progress=False, grader=grader)[0]
 
 
 def grade_batch(
@@ -171,12 +198,28 @@ def grade_batch(
     timeout: float = DEFAULT_TIMEOUT,
     workers: int | None = None,
     progress: bool = True,
+    grader: str = "default",
 ) -> list[bool]:
-    """is_correct for every (response, gold) row, with a progress bar; symbolic checks run in parallel."""
+    """is_correct for every (response, gold) row, with a progress bar; symbolic checks run in parallel.
+
+    A row whose response or gold is longer than MAX_INLINE_CHARS is graded whole in a worker process under
+    `timeout` (extraction included); a timeout there is "not correct"."""
+    if grader not in GRADERS:
+        raise ValueError(f"unknown grader {grader!r}; known: {', '.join(GRADERS)}")
     if len(responses) != len(golds):
         raise ValueError(f"grade_batch: {len(responses)} responses but {len(golds)} golds")
-    pairs = [(extract_answer(r or ""), gold_answer(g)) for r, g in zip(responses, golds)]
-    return match_batch(pairs, timeout=timeout, workers=workers, progress=progress, desc="grading")
+    rows = [(r or "", g or "") for r, g in zip(responses, golds)]
+    big = [i for i, (r, g) in enumerate(rows) if len(r) > MAX_INLINE_CHARS or len(g) > MAX_INLINE_CHARS]
+    small = [i for i in range(len(rows)) if len(rows[i][0]) <= MAX_INLINE_CHARS and len(rows[i][1]) <= MAX_INLINE_CHARS]
+    out = [False] * len(rows)
+    pairs = [(extract_answer(rows[i][0]), gold_answer(rows[i][1])) for i in small]
+    for i, v in zip(small, match_batch(pairs, timeout=timeout, workers=workers, progress=progress, desc="grading")):
+        out[i] = v
+    if big:
+        log.info("grading %d oversized row(s) in worker processes (limit %.1f s each)", len(big), timeout)
+        for i, v in zip(big, shared_pool(workers).run([rows[i] for i in big], timeout=timeout, kind="grade")):
+            out[i] = v
+    return out
 
 
 def cluster_batch(

@@ -6,14 +6,22 @@
     kind "choice"  a single letter, e.g. multiple choice "(C)" or "\\text{(C)}" (compared case-insensitively)
     kind "text"    words only, e.g. "\\text{Evelyn}" (compared case-insensitively)
     kind "seq"     tuples / intervals "(1,-2)", "(3,4]" (ordered) and sets "\\{3,4,5\\}", "3, 5, 7" (unordered)
+    kind "ratio"   clock times and ratios "12:00", "3:45 p.m.", "3 : 4 : 5" (compared part by part, never scaled)
     kind "expr"    anything else (\\sqrt, \\pi, polynomials, matrices, equations): needs the symbolic check
 
 and gives it a canonical `key`. What the normaliser removes, and why it is safe to remove:
 - math delimiters, `\\left`/`\\right`, thin spaces, `\\!`, `\\dfrac`/`\\tfrac` spelling: layout only;
 - currency (`\\$`), degrees (`^\\circ`), percent (`\\%`) and trailing unit words (`\\text{ cm}^2`, "16 pounds"):
   the question fixes the unit, so `50\\%` and `50` are the same answer. (Consequence: `50\\%` is NOT `0.5`.)
-- `x = 3` -> `3` when the left side is a single variable, and `2+3 = 5` -> `5` when the left side is pure
-  arithmetic. An equation with a real left side (`x+y=3`) stays an equation and never equals `3`.
+- `x = 3` -> `3` when the left side names one quantity (a variable `v_0`, `\\theta`, `\\mathbf{M}`, a function
+  value `f(3)`, `P(A)`, or a tuple of variables `(x, y)`), also through a chain `x = 5+6 = 11` and `x \\approx 11`,
+  and `2+3 = 5` -> `5` when both sides are pure arithmetic. An equation with a real left side (`x+y=3`) stays an
+  equation and never equals `3`.
+- spellings of one thing: `\\ge`/`>=` -> `\\geq`, `!=` -> `\\neq`, `\\lt` -> `<`, `\\varnothing` -> `\\emptyset`,
+  `...`/`\\dots` -> `\\ldots`, `\\langle a, b \\rangle` -> `(a, b)`, `\\mathrm{e}` -> `e`, "1, 2, and 3" -> "1, 2, 3",
+  a `{...}` group around the whole answer.
+
+Every regular expression here runs in linear time on its input; the callers bound the input's length.
 """
 from __future__ import annotations
 
@@ -40,10 +48,15 @@ _NUM_WORDS = re.compile(r"^([-+]?(?:\d[\d,]*)?\.?\d+(?:/\d+)?)\s+(?!and\b|or\b)[
 _GREEK = (r"alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|xi|rho|"
           r"sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega")
 # A single quantity on the left: x, v_{0}, R_H, \theta, \Delta E, T', then "=" (or "\in") and one right side
+_NAME = (rf"(?:\\Delta\s*)?(?:[A-Za-z]|\\(?:{_GREEK})(?![a-zA-Z])|\\(?:text|vec|overrightarrow|hat|bar)\{{[A-Za-z]{{1,3}}\}})"
+         r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?(?:'|\^\{?\\prime\}?|\^\{?(?:-1|T)\}?)*")
+# One quantity on the left: x, v_{0}, R_H, \theta, \Delta E, T', \text{M}, f(3), P(A), (x, y); then "=" or "\in"
 _ASSIGN = re.compile(
-    rf"^\s*(?:\\Delta\s*)?(?:[A-Za-z]|\\(?:{_GREEK})(?![a-zA-Z]))"
-    r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?(?:'|\^\{?\\prime\}?)*\s*(?:=|\\in(?![a-zA-Z]))\s*([^=]+)$"
+    rf"^\s*(?:{_NAME}(?:\s*\([^()=]{{0,40}}\))?|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\))"
+    r"\s*(?:=|\\in(?![a-zA-Z])|\\approx(?![a-zA-Z]))\s*([^=]+)$"
 )
+# x = 5+5+1 = 7 = 11 (a chain of steps; the last side is the answer)
+_CHAIN = re.compile(rf"^\s*{_NAME}\s*=\s*[^=]+(?:=[^=]+)+$")
 _ARITH_ONLY = re.compile(r"^[\d\s.,+\-*/()\[\]{}^]*$")
 
 
@@ -81,14 +94,21 @@ def _brace_shorthand(s: str) -> str:
 
 
 def _unwrap_equation(s: str) -> str:
-    """`x = 3` -> `3`, `k \\in [1,2]` -> `[1,2]`, `2+3 = 5` -> `5`; other equations are left alone."""
+    """`x = 3` -> `3`, `k \\in [1,2]` -> `[1,2]`, `x = 2+3 = 5` -> `5`, `2+3 = 5` -> `5`, `n = 1, 2` -> `1, 2`;
+    other equations are left alone."""
+    if any(op in s for op in ("\\le", "\\ge", "\\ne", "<", ">")):
+        return s
+    if _CHAIN.match(s):
+        s = s.split("=", 1)[0] + "=" + s.rsplit("=", 1)[-1]
     m = _ASSIGN.match(s)
-    if m and len(_split_top(m.group(1))) == 1:  # not "x = 1, y = 2"
-        return m.group(1).strip()
-    if "=" in s and not any(op in s for op in ("\\le", "\\ge", "<", ">")):
+    if m:
+        rhs = m.group(1).strip()
+        if "=" not in rhs:  # not "x = 1, y = 2"
+            return rhs
+    if "=" in s:
         parts = s.split("=")
         # "30 x 6.67 = 200": an x between numbers is a times sign
-        arith = [re.sub(r"(?<=\d)\s*[x×]\s*(?=\d)", "*", re.sub(r"\\(?:times|cdot|div|frac)", "", p)) for p in parts[:-1]]
+        arith = [re.sub(r"(?<=\d)\s*[x×]\s*(?=\d)", "*", re.sub(r"\\(?:times|cdot|div|frac)", "", p)) for p in parts]
         if all(_ARITH_ONLY.match(p) for p in arith):
             return parts[-1].strip()
     return s
@@ -110,13 +130,18 @@ def _tidy(s: str) -> str:
 def clean_latex(answer: str) -> str:
     """`normalize` without the equation unwrapping: for answers that must stay equations (OlympicArena EQ)."""
     s = (answer or "").replace("</s>", "").replace("\u2212", "-").strip()
+    if len(s) > MAX_ANSWER_CHARS:
+        return s  # not cleaned (see MAX_ANSWER_CHARS); the symbolic pool refuses it too
     if "\\boxed" in s or "\\fbox" in s:
         box = last_boxed(s)
         if box is not None:
             s = box
     s = s.replace("\\$", " ").replace("$", " ")
     s = re.sub(r"^\s*\\[(\[]|\\[)\]]\s*$", "", s)
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
+    s = _RELATION_SPELLING.sub(lambda m: _RELATION_WORDS[m.group(0)], s)
+    s = _ELLIPSIS.sub(r"\\ldots", s).replace("\\varnothing", "\\emptyset").replace("\\{\\}", "\\emptyset")
+    s = s.replace("\\langle", "(").replace("\\rangle", ")")
     s = _TEXT_CMDS.sub(r"\\text", s)
     # a subscript written as text is a name: V_{\text{in}} = V_{in}, R_{\mathrm{H}} = R_{H}
     s = _TEXT_SUBSCRIPT.sub(lambda m: "_{" + (m.group(1) or m.group(2) or "").strip() + "}", s)
@@ -130,10 +155,33 @@ def clean_latex(answer: str) -> str:
     s = _strip_trailing_units(s)
     s = _strip_text_wrappers(s)
     s = re.sub(r"\s*\\text\{\s*(?:and|or)\s*\}\s*", ", ", s)
+    s = re.sub(r"\\text\{\s*([A-Za-z])\s*\}", r"\1", s)  # \mathrm{e} -> e: one letter is a symbol
+    s = re.sub(r"(?:\s*,)?\s+and\s+(?=[-+\d\\(\[])", ", ", s)  # "19, 46, and 82"
+    s = re.sub(r",(?:\s*,)+", ",", s)
+    s = _strip_group(s)
     m = _NUM_WORDS.match(s)
     if m:
         s = m.group(1)
     return _tidy(_brace_shorthand(s))
+
+
+_RELATION_WORDS = {">=": "\\geq ", "<=": "\\leq ", "!=": "\\neq ", "\\ge": "\\geq", "\\le": "\\leq",
+                   "\\ne": "\\neq", "\\lt": "<", "\\gt": ">", "\\geqslant": "\\geq", "\\leqslant": "\\leq"}
+_RELATION_SPELLING = re.compile(r">=|<=|!=|\\(?:geqslant|leqslant|ge|le|ne|lt|gt)(?![a-zA-Z])")
+_ELLIPSIS = re.compile(r"\.\.\.+|\\(?:dots|cdots|ldots|dotsc|dotsb)(?![a-zA-Z])|…")
+
+
+def _strip_group(s: str) -> str:
+    """`{-2021, 2021}` -> `-2021, 2021`: a plain TeX group around the whole answer is only grouping."""
+    while s.startswith("{") and s.endswith("}"):
+        depth = 0
+        for i, c in enumerate(s):
+            depth += c == "{"
+            depth -= c == "}"
+            if depth == 0 and i < len(s) - 1:
+                return s
+        s = s[1:-1].strip()
+    return s
 
 
 def squash(s: str) -> str:
@@ -183,12 +231,13 @@ def parse_number(answer: str) -> tuple[Fraction, int | None] | None:
         return _sign(m.group(1)) * _dec(body), places
     if m := _RE_SCI_E.fullmatch(s) or _RE_SCI_TIMES.fullmatch(s):
         exp = int(m.group(3))
-        if abs(exp) > 400:
+        if abs(exp) > 400 or len(m.group(2)) > 400:
             return None
         return _sign(m.group(1)) * _dec(m.group(2)) * Fraction(10) ** exp, None
     if m := _RE_POW.fullmatch(s):
         exp = int(m.group(3))
-        if abs(exp) > 5000 or (int(m.group(2)) == 0 and exp < 0):
+        # the exact value must stay a few thousand digits (Python's int <-> str limit is 4,300)
+        if abs(exp) * len(m.group(2).lstrip("0") or "0") > 3000 or (int(m.group(2)) == 0 and exp < 0):
             return None
         return _sign(m.group(1)) * Fraction(int(m.group(2))) ** exp, None
     if m := _RE_FRAC.fullmatch(s) or _RE_SLASH.fullmatch(s):
@@ -244,11 +293,7 @@ class Parsed:
     items: tuple["Parsed", ...] = ()
     brackets: str = ""  # "()", "(]", "{}" ...; "{}" = unordered set (also bare "a, b, c")
     equation: str = ""  # the answer before `y = 2x+3` -> `2x+3` unwrapping, when that happened
-
-    def symbolic_form(self, other: "Parsed") -> str:
-        """The LaTeX to hand to sympy against `other`: an unwrapped assignment goes back to being an
-        equation when the other side is an equation (`y = 2x+3` vs `2x - y + 3 = 0`)."""
-        return self.equation if self.equation and shape(other) == "relation" else self.latex
+    suffix: str = ""  # "a" / "p" for a clock time written with a.m. / p.m.
 
     @property
     def ordered(self) -> bool:
@@ -298,19 +343,35 @@ def _outer(s: str) -> tuple[str, str, str] | None:
     return (opener, inner, closer) if depth == 0 else None
 
 
+_RATIO = re.compile(r"(-?[\d.]+(?:\s*:\s*-?[\d.]+)+)\s*(?:([apAP])\.?\s?[mM]\.?)?")
 _CHOICE = re.compile(r"^\(?([A-Za-z])\)$|^([A-Za-z])$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z\s'-]*[A-Za-z]$")
 
 
+# An extracted answer longer than this is not normalised: it is compared as an exact (space-free) string, so
+# a 200,000-digit "answer" costs a string comparison and nothing else.
+MAX_ANSWER_CHARS = 1000
+
+
 @lru_cache(maxsize=1 << 18)
 def analyze(answer: str) -> Parsed:
-    """Normalise an extracted answer and classify it (cached: majority voting asks for the same strings often)."""
+    """Normalise an extracted answer and classify it (cached: majority voting asks for the same strings often).
+
+    An answer over MAX_ANSWER_CHARS is kind "long": equal only to the same string (spaces aside)."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return Parsed("long", "", "long:" + re.sub(r"\s+", "", answer))
     latex = normalize(answer)
     if not latex:
         return Parsed("empty", "", "")
     eq = clean_latex(answer)
     if eq != latex and "=" in eq:
         return replace(analyze(latex), equation=eq)
+    m = _RATIO.fullmatch(latex)
+    if m:
+        items = tuple(analyze(p) for p in m.group(1).split(":"))
+        if all(i.kind == "number" for i in items):
+            suffix = (m.group(2) or "").lower()
+            return Parsed("ratio", latex, ":".join(i.key for i in items) + suffix, items=items, suffix=suffix)
     num = parse_number(latex)
     if num is not None:
         return Parsed("number", latex, number_key(num[0]), number=num)
@@ -330,112 +391,3 @@ def analyze(answer: str) -> Parsed:
             keys = sorted(keys)
         return Parsed("seq", latex, brackets[0] + ",".join(keys) + brackets[1], items=items, brackets=brackets)
     return Parsed("expr", latex, squash(latex))
-
-
-def decide(a: Parsed, b: Parsed) -> bool | None:
-    """Equality of two analysed answers when cheap checks settle it; None when the symbolic check must decide."""
-    if a.kind == "empty" or b.kind == "empty":
-        return False
-    if a.key == b.key:
-        return True
-    if a.kind == "number" and b.kind == "number":
-        return numbers_match(a.number, b.number)
-    simple = ("number", "choice", "text")
-    if a.kind in simple and b.kind in simple:
-        return False  # different letters / words, or a word against a number
-    if a.kind == "seq" and b.kind == "seq" and a.all_numbers and b.all_numbers:
-        if a.brackets != b.brackets or len(a.items) != len(b.items):
-            return False
-        xs, ys = list(a.items), list(b.items)
-        if not a.ordered:
-            xs.sort(key=lambda p: p.number[0])
-            ys.sort(key=lambda p: p.number[0])
-        return all(numbers_match(x.number, y.number) for x, y in zip(xs, ys))
-    if (a.kind == "seq") != (b.kind == "seq") and (a.kind in simple or b.kind in simple):
-        return False  # a list/tuple never equals a single number, letter or word
-    if a.kind in ("choice", "text") or b.kind in ("choice", "text"):
-        return False  # a letter or word never equals a formula, list or matrix
-    sa, sb = shape(a), shape(b)
-    fa, fb = a.symbolic_form(b), b.symbolic_form(a)
-    if _RELATION.search(fa) and _RELATION.search(fb) and _variables(fa) != _variables(fb):
-        return False  # equations/inequalities in different variables (`r = 0` vs `\\sec\\theta = \\cos 2\\theta`)
-    if {sa, sb} == {"scalar", "relation"} and (a.equation or b.equation):
-        return None  # `y = 2x+3` (kept as an assignment) against another equation: sympy decides
-    if sa != sb and "scalar" in (sa, sb) and {sa, sb} <= _SHAPES:
-        return False  # e.g. a number against a matrix, an interval union, an inequality or "1 \\pm \\sqrt{19}"
-    if sa == sb == "matrix" and _matrix_dims(a.latex) != _matrix_dims(b.latex):
-        return False
-    if a.kind in ("number", "expr") and b.kind in ("number", "expr"):
-        if (a.kind == "number" and _has_variables(b.latex)) or (b.kind == "number" and _has_variables(a.latex)):
-            return False  # `x^3+3x-6` is not a constant
-        return _decide_by_value(a, b)
-    return None
-
-
-_SHAPES = {"scalar", "matrix", "set", "relation", "pm"}
-_LETTER_FREE = re.compile(r"\\(?:begin|end|text|operatorname)\{[^{}]*\}|\\[a-zA-Z]+")
-
-
-def shape(p: Parsed) -> str:
-    """Coarse shape of an answer: scalar, matrix, set (interval unions), relation, pm (a ± b), or seq."""
-    if p.kind == "seq":
-        return "seq"
-    if p.kind != "expr":
-        return "scalar"
-    s = p.latex
-    if re.search(r"\\begin\{[a-zA-Z]*matrix\}", s):
-        return "matrix"
-    if re.search(r"\\(?:cup|cap|emptyset|varnothing)(?![a-zA-Z])", s):
-        return "set"
-    if re.search(r"=|<|>|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![a-zA-Z])", s):
-        return "relation"
-    if re.search(r"\\(?:pm|mp)(?![a-zA-Z])", s):
-        return "pm"
-    return "scalar"
-
-
-def _matrix_dims(s: str) -> tuple[int, int]:
-    body = re.sub(r"\\(?:begin|end)\{[a-zA-Z]*matrix\}", "", s).strip()
-    rows = [r for r in body.split("\\\\") if r.strip()]
-    return len(rows), (rows[0].count("&") + 1 if rows else 0)
-
-
-_RELATION = re.compile(r"=|<|>|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![a-zA-Z])")
-
-
-def _variables(s: str) -> frozenset[str]:
-    """Letters outside LaTeX commands (but e and i), plus Greek letters: the unknowns of an equation."""
-    greek = re.findall(rf"\\({_GREEK})(?![a-zA-Z])", s)
-    letters = re.findall(r"[a-df-hj-zA-Z]", _LETTER_FREE.sub(" ", s))
-    return frozenset(greek) | frozenset(letters)
-
-
-def _has_variables(s: str) -> bool:
-    """A letter outside LaTeX commands other than e and i (constants), e.g. x in `2x + 3`."""
-    return bool(re.search(r"[a-df-hj-zA-Z]", _LETTER_FREE.sub(" ", s)))
-
-
-def _value(p: Parsed) -> float | None:
-    if p.kind == "number":
-        return float(p.number[0])
-    return approx_value(p.latex)
-
-
-def _decide_by_value(a: Parsed, b: Parsed) -> bool | None:
-    """Constant expressions (at least one not a plain number): settle by float value where that is safe.
-
-    - A decimal literal with >= 3 places against an exact expression: equal iff it is the expression's value
-      correctly rounded (the same rule as `numbers_match`, now for irrationals too: `1.414` = `\\sqrt{2}`).
-    - Values that differ: not equal (no sympy needed; the common case in majority voting).
-    - Values that agree: undecided; sympy confirms exact equality.
-    """
-    va, vb = _value(a), _value(b)
-    if va is None or vb is None:
-        return None
-    for lit, other, vo in ((a, b, vb), (b, a, va)):
-        places = lit.number[1] if lit.kind == "number" else None
-        if places is not None and places >= 3 and other.kind == "expr":
-            return abs(float(lit.number[0]) - vo) <= max(0.5 * 10.0**-places, 1e-12 * max(1.0, abs(vo)))
-    if not math.isclose(va, vb, rel_tol=1e-9, abs_tol=1e-12):
-        return False
-    return None

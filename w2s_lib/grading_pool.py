@@ -6,6 +6,12 @@ runs in a worker process; the parent waits on a pipe with a deadline, and a work
 and replaced. A timeout counts as "not equal" and is counted in `stats` and logged. A worker that crashes is
 replaced the same way. Nothing here can hang or kill the caller.
 
+Two kinds of task: "equal" compares two cleaned LaTeX answers (`symbolic_equal`); "grade" runs the whole
+verdict of `w2s_lib.grading.is_correct` (extraction, normalisation, cheap checks, sympy) inside the worker, so
+the deadline covers all of it (used for oversized inputs). Before sympy sees an answer, `sympy_safe` refuses
+what it could not finish (see there): a refused comparison is "not equal" at once, counted in `stats["refused"]`.
+A killed worker's replacement starts in the background; the caller does not wait for it unless it needs it.
+
 Workers are plain `python -m w2s_lib.grading_pool` subprocesses that talk JSON lines over stdin/stdout (not
 multiprocessing): the caller's `__main__` is never re-imported (a script or notebook without an
 `if __name__ == "__main__"` guard is safe), nothing is pickled, and a worker can be killed at any moment.
@@ -17,6 +23,7 @@ import atexit
 import json
 import logging
 import os
+import re
 import select
 import subprocess
 import sys
@@ -30,7 +37,34 @@ log = logging.getLogger("w2s_lib.grading")
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 
 # Counters over every pool in this process (what `w2s_lib.grading.grading_stats()` reports).
-STATS = {"compared": 0, "timeouts": 0, "crashes": 0, "errors": 0}
+STATS = {"compared": 0, "timeouts": 0, "crashes": 0, "errors": 0, "refused": 0}
+
+# What sympy is never asked to do (it could take minutes or all memory): answers longer than this, nesting
+# deeper than MAX_NESTING, integer exponents of 10,000 or more (100 or more on a bracket: `(x+1)^{999}`),
+# power towers of numbers (`9^{9^{9}}`),
+# factorials of 1,000 or more, integer literals of more than 300 digits.
+MAX_SYMBOLIC_CHARS = 400
+MAX_NESTING = 20
+_TOWER = re.compile(r"\^\s*\{[^{}a-zA-Z\\]*\^|\^\s*\d+\s*\^")
+_BIG_EXP = re.compile(r"\^\s*\{?\s*[+-]?\s*\d{5,}|[)}\]]\s*\^\s*\{?\s*[+-]?\s*\d{3,}")
+_BIG_FACT = re.compile(r"\d{4,}\s*!")
+_BIG_INT = re.compile(r"\d{301,}")
+
+
+def sympy_safe(latex: str) -> bool:
+    """False for input sympy could not finish in reasonable time (see MAX_SYMBOLIC_CHARS); linear time."""
+    if len(latex) > MAX_SYMBOLIC_CHARS:
+        return False
+    depth = deepest = 0
+    for c in latex:
+        if c in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")]}":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        return False
+    return not (_TOWER.search(latex) or _BIG_EXP.search(latex) or _BIG_FACT.search(latex) or _BIG_INT.search(latex))
 
 # How long a new worker may take to import math-verify and report ready (a cold start on a loaded machine).
 STARTUP_TIMEOUT = 120.0
@@ -82,8 +116,22 @@ def symbolic_equal(a: str, b: str) -> bool:
     return False
 
 
+def grade_locally(response: str, gold: str) -> bool:
+    """`is_correct`'s whole verdict computed in this process with no pool (the worker side of a "grade" task)."""
+    from w2s_lib.grading import extract_answer, gold_answer
+    from w2s_lib.grading_decide import decide, symbolic_form
+    from w2s_lib.grading_normalize import analyze
+
+    pa, pb = analyze(extract_answer(response)), analyze(gold_answer(gold))
+    verdict = decide(pa, pb)
+    if verdict is not None:
+        return verdict
+    x, y = symbolic_form(pa, pb), symbolic_form(pb, pa)
+    return sympy_safe(x) and sympy_safe(y) and symbolic_equal(x, y)
+
+
 def serve() -> None:
-    """Worker loop over stdin/stdout JSON lines: read [task_id, a, b], write [task_id, equal, error]."""
+    """Worker loop over stdin/stdout JSON lines: read [task_id, a, b, kind], write [task_id, equal, error]."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     logging.getLogger("latex2sympy2_extended").setLevel(logging.ERROR)
     import math_verify  # noqa: F401  (import before reporting ready, so task deadlines exclude it)
@@ -92,9 +140,9 @@ def serve() -> None:
     out.write("ready\n")
     out.flush()
     for line in sys.stdin:
-        tid, a, b = json.loads(line)
+        tid, a, b, kind = json.loads(line)
         try:
-            reply = [tid, bool(symbolic_equal(a, b)), None]
+            reply = [tid, bool(grade_locally(a, b) if kind == "grade" else symbolic_equal(a, b)), None]
         except Exception as e:  # a parser bug must not take the worker down
             reply = [tid, False, f"{type(e).__name__}: {e}"[:300]]
         out.write(json.dumps(reply) + "\n")
@@ -106,7 +154,8 @@ def serve() -> None:
 
 class _Worker:
     """One `python -m w2s_lib.grading_pool` subprocess. A plain subprocess (not multiprocessing) so the
-    caller's __main__ is never re-imported and nothing needs pickling; it can be killed at any moment."""
+    caller's __main__ is never re-imported and nothing needs pickling; it can be killed at any moment.
+    Starting returns at once; `wait_ready` waits (up to STARTUP_TIMEOUT) for the worker's "ready" line."""
 
     def __init__(self) -> None:
         env = dict(os.environ)
@@ -120,17 +169,31 @@ class _Worker:
             text=True,
             bufsize=1,
         )
-        ready, _, _ = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            self.kill()
-            raise RuntimeError(
-                f"grading worker did not start within {STARTUP_TIMEOUT:.0f} s "
-                f"(run `{sys.executable} -m w2s_lib.grading_pool` to see its error)"
-            )
+        self.started = time.monotonic()
+        self.ready = False
 
-    def send(self, tid: int, a: str, b: str) -> None:
-        self.proc.stdin.write(json.dumps([tid, a, b]) + "\n")
+    def wait_ready(self, block: bool = True) -> bool:
+        """True once the worker has reported ready; with block=False, do not wait."""
+        if self.ready:
+            return True
+        left = STARTUP_TIMEOUT - (time.monotonic() - self.started)
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left) if block else 0.0)
+        if not ready:
+            if block or left <= 0:
+                self.kill()
+                raise RuntimeError(
+                    f"grading worker did not start within {STARTUP_TIMEOUT:.0f} s "
+                    f"(run `{sys.executable} -m w2s_lib.grading_pool` to see its error)"
+                )
+            return False
+        if self.proc.stdout.readline().strip() != "ready":
+            self.kill()
+            raise RuntimeError(f"grading worker failed to start (run `{sys.executable} -m w2s_lib.grading_pool`)")
+        self.ready = True
+        return True
+
+    def send(self, tid: int, a: str, b: str, kind: str) -> None:
+        self.proc.stdin.write(json.dumps([tid, a, b, kind]) + "\n")
         self.proc.stdin.flush()
 
     def recv(self) -> tuple[int, bool, str | None]:
@@ -174,29 +237,49 @@ class SymbolicPool:
         pairs: Sequence[tuple[str, str]],
         timeout: float = 5.0,
         on_result: Callable[[int, bool], None] | None = None,
+        kind: str = "equal",
     ) -> list[bool]:
-        """Compare each (a, b) with `symbolic_equal`; a pair that takes longer than `timeout` s is False."""
+        """Run one task per pair; a task that takes longer than `timeout` s is False (and its worker killed).
+
+        kind "equal": `symbolic_equal(a, b)` on cleaned LaTeX (pairs sympy could not finish are refused, False);
+        kind "grade": the whole `is_correct(response=a, gold=b)` verdict inside the worker."""
         if not pairs:
             return []
+        if kind not in ("equal", "grade"):
+            raise ValueError(f"unknown task kind {kind!r}")
         with self._lock:
             self._ensure_started()
             results = [False] * len(pairs)
-            todo = deque(range(len(pairs)))
+            todo: deque[int] = deque()
+            for i, (a, b) in enumerate(pairs):
+                if kind == "equal" and not (sympy_safe(a) and sympy_safe(b)):
+                    self.stats["refused"] += 1
+                    log.debug("symbolic comparison refused (input sympy could not finish): %r vs %r", a[:80], b[:80])
+                    self._finish(i, False, results, on_result)
+                else:
+                    todo.append(i)
             busy: dict[int, tuple[int, float]] = {}  # worker slot -> (task index, deadline)
             while todo or busy:
-                for slot in range(len(self._workers)):
-                    if slot not in busy and todo:
-                        i = todo.popleft()
-                        try:
-                            self._workers[slot].send(i, pairs[i][0], pairs[i][1])
-                        except (BrokenPipeError, OSError):
-                            self._replace(slot, crashed=True)
-                            todo.appendleft(i)
-                            continue
-                        busy[slot] = (i, time.monotonic() + timeout)
+                idle = [s for s in range(len(self._workers)) if s not in busy]
+                if todo and idle and not busy and not any(self._workers[s].ready for s in idle):
+                    self._workers[idle[0]].wait_ready()  # nothing else to wait for: block on a starting worker
+                for slot in idle:
+                    if not todo or not self._workers[slot].wait_ready(block=False):
+                        continue
+                    i = todo.popleft()
+                    try:
+                        self._workers[slot].send(i, pairs[i][0], pairs[i][1], kind)
+                    except (BrokenPipeError, OSError):
+                        self._replace(slot, crashed=True)
+                        todo.appendleft(i)
+                        continue
+                    busy[slot] = (i, time.monotonic() + timeout)
                 if not busy:
                     continue
                 wait_for = max(0.0, min(d for _, d in busy.values()) - time.monotonic())
+                starting = [self._workers[s].proc.stdout for s in idle if not self._workers[s].ready]
+                if todo and starting:
+                    wait_for = min(wait_for, 0.05)  # poll starting workers so they can take queued tasks
                 streams = {self._workers[s].proc.stdout: s for s in busy}
                 ready, _, _ = select.select(list(streams), [], [], wait_for)
                 for stream in ready:
@@ -208,12 +291,13 @@ class SymbolicPool:
                             raise EOFError(f"worker answered task {tid}, expected {i}")
                     except (EOFError, OSError, ValueError) as e:
                         self._replace(slot, crashed=True)
-                        log.warning("grading worker failed (%s) on %r vs %r; counted as not equal", e, *pairs[i])
+                        log.warning("grading worker failed (%s) on %r vs %r; counted as not equal",
+                                    e, pairs[i][0][:200], pairs[i][1][:200])
                         self._finish(i, False, results, on_result)
                         continue
                     if err:
                         self.stats["errors"] += 1
-                        log.debug("symbolic comparison error on %r vs %r: %s", pairs[i][0], pairs[i][1], err)
+                        log.debug("symbolic comparison error on %r vs %r: %s", pairs[i][0][:200], pairs[i][1][:200], err)
                     self._finish(i, equal, results, on_result)
                 now = time.monotonic()
                 for slot, (i, deadline) in list(busy.items()):
@@ -221,8 +305,9 @@ class SymbolicPool:
                         busy.pop(slot)
                         self.stats["timeouts"] += 1
                         log.warning(
-                            "symbolic comparison timed out after %.1f s, counted as not equal: %r vs %r",
-                            timeout, pairs[i][0][:200], pairs[i][1][:200],
+                            "%s timed out after %.1f s, counted as not equal: %r vs %r",
+                            "symbolic comparison" if kind == "equal" else "grading", timeout,
+                            pairs[i][0][:200], pairs[i][1][:200],
                         )
                         self._replace(slot, crashed=False)
                         self._finish(i, False, results, on_result)
@@ -235,6 +320,7 @@ class SymbolicPool:
             on_result(i, equal)
 
     def _replace(self, slot: int, crashed: bool) -> None:
+        """Kill the worker in `slot` and start its replacement without waiting for it to be ready."""
         if crashed:
             self.stats["crashes"] += 1
         self._workers[slot].kill()
