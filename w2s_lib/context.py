@@ -113,8 +113,11 @@ class RunContext:
     def generation_config(self, purpose: str = "train") -> dict:
         """The generation settings that change outputs (part of every generating stage's config hash)."""
         g = self.preset.generation
-        return {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
-                "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+        out = {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
+               "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+        if (g.get("cleanup") or "strip") != "strip":
+            out["cleanup"] = g["cleanup"]
+        return out
 
     def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
@@ -135,7 +138,7 @@ class RunContext:
                        seed=self.seed if seed is None else seed, backend=g["backend"],
                        batch_size=g.get("batch_size"), progress=progress, subprocess=bool(g.get("subprocess")),
                        **kw)
-        return [[P.clean_response(t) for t in row] for row in out]
+        return [[P.clean_response(t, g.get("cleanup") or "strip") for t in row] for row in out]
 
     # ---- training ------------------------------------------------------------------------------------
     def train_config(self, job: str) -> dict:

@@ -223,3 +223,69 @@ def preds_agree(a: str, b: str) -> bool:
     string. Two empty predictions are the same string too (see docs/paper_settings.md: the released data keeps
     questions whose weak and ICL predictions are both empty)."""
     return a == b
+
+
+# ---------------------------------------------------------------------------------------------------
+# the `official` comparator of a run (stage1.comparator), and the release's demo strings (icl.demos)
+# ---------------------------------------------------------------------------------------------------
+COMPARATORS = ("math", "official")
+DEMO_MODES = ("sampled", "released")
+
+
+def comparator_of(preset) -> str:
+    """stage1.comparator of a preset: 'math' (our grader's equality) or 'official' (the release's strings)."""
+    c = (preset.stage1.get("comparator") or "math")
+    if c not in COMPARATORS:
+        raise ValueError(f"{preset.path}: stage1.comparator must be one of {COMPARATORS}, got {c!r}")
+    return c
+
+
+def pred_for(response: str, dataset: str) -> str:
+    """The release's normalised prediction of a response for a dataset (OlympicArena: its first-box answer)."""
+    if dataset == "olympicarena":
+        from .grading_official_olympic import official_olympic_pred
+        return official_olympic_pred(response)
+    return official_pred(response, answer_key_for(dataset))
+
+
+def agree_official(weak_response: str, icl_response: str, dataset: str) -> bool:
+    """The release's Stage I rule. GSM8K/MATH: the two normalised predictions are the same string (two empty
+    ones included: the released data keeps such questions, 8 in GSM8K Llama2-7b iteration 1). OlympicArena
+    (no released code): the ICL response judged by OlympicArena's auto_judge against the weak answer as gold;
+    this rule keeps every one of the 746 (iteration 1) and 1,288 (iteration 2) released questions, while plain
+    string equality of the first-box answers would drop 40 and 111."""
+    if dataset == "olympicarena":
+        from .grading_official_olympic import auto_judge, official_olympic_pred
+        return auto_judge(icl_response, official_olympic_pred(weak_response))
+    key = answer_key_for(dataset)
+    return preds_agree(official_pred(weak_response, key), official_pred(icl_response, key))
+
+
+def demos_mode(preset) -> str:
+    m = preset.icl.get("demos") or "sampled"
+    if m not in DEMO_MODES:
+        raise ValueError(f"{preset.path}: icl.demos must be one of {DEMO_MODES}, got {m!r}")
+    return m
+
+
+def released_demos_path(preset):
+    """data/release/demos/<icl.demos_file or dataset_weakmodel>.txt (see its PROVENANCE.md)."""
+    from .paths import REPO_ROOT
+    d = REPO_ROOT / "data" / "release" / "demos"
+    name = preset.icl.get("demos_file")
+    if not name:
+        paper = getattr(preset, "paper", None) or {}
+        if not paper.get("weak_model"):
+            raise ValueError(f"{preset.path}: icl.demos is 'released' but the preset names no paper.weak_model "
+                             "and no icl.demos_file")
+        name = f"{preset.dataset['name']}_{paper['weak_model']}"
+    path = d / (name if name.endswith(".txt") else f"{name}.txt")
+    if not path.is_file():
+        have = sorted(p.stem for p in d.glob("*.txt"))
+        raise FileNotFoundError(f"{preset.path}: no released demos {path} (shipped: {have})")
+    return path
+
+
+def released_demos(preset) -> str:
+    """The release's demo string for this preset, verbatim (prepended to the zero-shot prompt)."""
+    return released_demos_path(preset).read_bytes().decode("utf-8")
