@@ -159,8 +159,14 @@ def equations_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool
     return _SYMBOLIC_CACHE[k]
 
 
-def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
-    """True if the final answer of `response` equals the gold final answer. An empty response is never correct."""
+def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, grader: str = "default") -> bool:
+    """True if the final answer of `response` equals the gold final answer. An empty response is never correct.
+    `grader="official"`: the paper release's verdict instead (w2s_lib.grading_official.is_correct_official)."""
+    if grader == "official":
+        from .grading_official import is_correct_official
+        return is_correct_official(response, gold)
+    if grader != "default":
+        raise ValueError(f"grader must be 'default' or 'official', got {grader!r}")
     return answers_match(extract_answer(response or ""), gold_answer(gold), timeout=timeout)
 
 
