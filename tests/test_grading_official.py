@@ -45,7 +45,6 @@ def test_is_correct_grader_switch():
 
 def test_empty_predictions_agree_under_the_official_comparator():
     assert agree_official("no answer here", "none here either", "gsm8k")
-    assert not agree_official("#### 5", "#### 5.0 apples", "gsm8k") is False or True   # both normalise to 5
     assert agree_official("#### 5", "#### 5.0", "gsm8k")
     assert not agree_official("#### 0.5", "#### 0.50", "gsm8k")
 
