@@ -126,3 +126,11 @@ def test_official_split_from_a_copy_a_clone_and_the_release_cache(shared_data, t
     assert [r.id for r in g["train_1"]] == [r.id for r in s["train_1"]]
     with pytest.raises(DataError, match="neither"):
         release_split_dir(tmp_path, "gsm8k")
+
+
+def test_official_votes_count_the_release_strings():
+    from w2s_lib.pairs import official_keys
+    q = {"weak_response": "so\n#### 5", "samples": ["#### 5", "#### 5.0", "#### 0.50", "#### 0.5", "no answer"]}
+    assert official_keys([q], "gsm8k") == [["5", "5", "5", "0.50", "0.5", ""]]
+    m = {"weak_response": "The answer is: \\frac12", "samples": ["The answer is: \\frac{1}{2}", "The answer is: 0.5"]}
+    assert official_keys([m], "math") == [["\\frac{1}{2}", "\\frac{1}{2}", "0.5"]]
