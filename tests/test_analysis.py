@@ -121,6 +121,7 @@ def test_missing_stages_are_none_and_means_use_the_seeds_that_have_them(res):
     assert "stage2_dpo" not in s["per_seed"]["2"]["accuracy"]
     table = A.results_frame(res)
     assert table.loc["Stage II DPO (from M_plus)", "seeds"] == 2
+    assert table["official"].isna().all()                # these hand-made runs recorded no official verdicts
     assert "Stage II ORPO (from M_plus)" not in table.index
     assert list(table["key"])[:3] == ["weak", "strong_icl", "full_weak_ft"]
     assert table.loc["Stage I iter 2, hybrid set = M_plus", "per seed"] == "0.600 / 0.600 / 0.500"

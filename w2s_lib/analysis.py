@@ -335,8 +335,9 @@ def olympic_summary(res: Collected) -> dict:
 
 
 def results_frame(res: Collected):
-    """The results table as a pandas DataFrame indexed by model label: mean ± sd accuracy, per-seed values,
-    PGR (of the means) and its per-seed values, maj@k and pass@k when sampled."""
+    """The results table as a pandas DataFrame indexed by model label: mean ± sd accuracy, per-seed values, the
+    mean accuracy under the paper release's grader ("official"), PGR (of the means) and its per-seed values,
+    maj@k and pass@k when sampled."""
     import pandas as pd
 
     s = res.summary
@@ -347,7 +348,7 @@ def results_frame(res: Collected):
         rows.append({"model": res.label(k), "key": k, "accuracy": s[k],
                      "sd": s["spread"][k]["std"],
                      "per seed": " / ".join(f"{acc[seed]:.3f}" for seed in sorted(acc)),
-                     "PGR": s["pgr"].get(k),
+                     "official": res.official(k), "PGR": s["pgr"].get(k),
                      "PGR per seed": " / ".join("-" if v is None else f"{v:.2f}" for _, v in sorted(pseeds.items())),
                      "maj@k": s["maj@k"].get(k), "pass@k": s["pass@k"].get(k), "seeds": len(acc)})
     return pd.DataFrame(rows).set_index("model")
