@@ -134,3 +134,31 @@ def test_official_votes_count_the_release_strings():
     assert official_keys([q], "gsm8k") == [["5", "5", "5", "0.50", "0.5", ""]]
     m = {"weak_response": "The answer is: \\frac12", "samples": ["The answer is: \\frac{1}{2}", "The answer is: 0.5"]}
     assert official_keys([m], "math") == [["\\frac{1}{2}", "\\frac{1}{2}", "0.5"]]
+
+
+def _demo_pairs(text: str, olympic: bool) -> list[tuple[str, str]]:
+    """(prompt, response) of each demo block of a released demo string."""
+    if olympic:
+        blocks = [b for b in text.split("\n\n\n") if b]
+        return [(b.split("\n\nAnswer: ", 1)[0] + "\n\nAnswer:", b.split("\n\nAnswer: ", 1)[1]) for b in blocks]
+    blocks = [b for b in ("\n\n" + text).split("\n\nQuestion: ") if b.strip()]
+    return [("Question: " + b.split("\nAnswer: ", 1)[0] + "\nAnswer:", b.split("\nAnswer: ", 1)[1].rstrip("\n"))
+            for b in blocks]
+
+
+@pytest.mark.parametrize("name, folder", [("gsm8k_llama2_7b", "gsm8k"), ("math_llama2_7b", "math"),
+                                          ("olympicarena_llama3_8b_instruct", "olympicarena")])
+def test_shipped_demos_are_released_weak_outputs(shared_data, name, folder):
+    """Every demo of the files whose weak model's outputs the release ships is, byte for byte, a released prompt
+    and a released weak response (OlympicArena: the repeated question's prompt, and four responses that the
+    release's training files hold for other questions)."""
+    from w2s_lib.paths import REPO_ROOT
+    text = (REPO_ROOT / "data" / "release" / "demos" / f"{name}.txt").read_text()
+    prompts, outputs = set(), set()
+    for f in (shared_data / "w2s_official" / "llama_factory" / folder).glob("*.json"):
+        for r in json.loads(f.read_text()):
+            prompts.add(r.get("content") or r.get("instruction"))
+            outputs.update(r["output"] if isinstance(r["output"], list) else [r["output"]])
+    pairs = _demo_pairs(text, folder == "olympicarena")
+    assert len(pairs) == 4
+    assert all(p in prompts and o in outputs for p, o in pairs)
