@@ -121,6 +121,7 @@ def test_missing_stages_are_none_and_means_use_the_seeds_that_have_them(res):
     assert "stage2_dpo" not in s["per_seed"]["2"]["accuracy"]
     table = A.results_frame(res)
     assert table.loc["Stage II DPO (from M_plus)", "seeds"] == 2
+    assert table["official"].isna().all()                # these hand-made runs recorded no official verdicts
     assert "Stage II ORPO (from M_plus)" not in table.index
     assert list(table["key"])[:3] == ["weak", "strong_icl", "full_weak_ft"]
     assert table.loc["Stage I iter 2, hybrid set = M_plus", "per seed"] == "0.600 / 0.600 / 0.500"
@@ -216,7 +217,8 @@ def test_breakdown_by_math_level_pools_levels_4_and_5(tmp_path):
 def test_paper_join_for_a_paper_preset(tmp_path):
     runs = {0: {"weak_model": 3, "sft_full_weak": 4, "sft_iter1_hybrid": 5, "sft_iter2_hybrid": 6, "dpo": 7,
                 "orpo": 6, "strong_icl": 5}}
-    make_runs(tmp_path, preset="paper-gsm8k-gemma-2b", runs=runs)
+    make_runs(tmp_path, preset="paper-gsm8k-gemma-2b", runs=runs,
+              extra={(0, "weak_model"): {"accuracy_official": 0.25}})      # the release's grader, recorded apart
     res = A.collect("paper-gsm8k-gemma-2b", tmp_path)
     cmp = A.paper_comparison(res)
     assert cmp["matched"]
@@ -225,13 +227,15 @@ def test_paper_join_for_a_paper_preset(tmp_path):
     assert [r["stage"] for r in cmp["rows"]] == [r["stage"] for r in yaml_rows]
     rows = {r["stage"]: r for r in cmp["rows"]}
     assert rows["weak"]["paper"] == 25.17 and rows["weak"]["ours"] == pytest.approx(30.0)
+    assert rows["weak"]["ours_official"] == pytest.approx(25.0) and rows["stage2_dpo"]["ours_official"] is None
     assert rows["stage1_iter2_hybrid"]["ours"] == pytest.approx(60.0)        # M_plus = iteration-2 hybrid
     assert rows["stage2_dpo"]["ours"] == pytest.approx(70.0) and rows["stage2_orpo"]["paper"] == 63.91
     assert rows["stage1_unspecified"]["ours"] is None                         # no counterpart of ours
     assert all(r["verified_against_paper"] is False and r["provenance"] == "secondary" for r in cmp["rows"])
     assert cmp["missing"] == A.paper_results()["missing"]["gsm8k"]["gemma_2b"]
     text = A.write_report(res, tmp_path / "out", selection=False).read_text()
-    assert "| weak | 25.17 | 30.00 |" in text and "no paper counterpart" not in text
+    assert "| weak | 25.17 | 25.00 | 30.00 |" in text and "no paper counterpart" not in text
+    assert "ours, official grader (%)" in text
 
 
 def test_paper_join_for_the_toy_world_says_there_is_none(res):

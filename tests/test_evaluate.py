@@ -7,7 +7,7 @@ import pytest
 
 from fixtures.tiny_model.build import build
 from w2s_lib.context import open_run
-from w2s_lib.evaluate import _breakdown, _majority, evaluate, grade, load_predictions, results_table
+from w2s_lib.evaluate import _breakdown, _majority, evaluate, grade, grade_official, load_predictions, results_table
 from w2s_lib.grading import is_correct
 from w2s_lib.prepare import prepare
 from w2s_lib.records import load_split
@@ -49,6 +49,10 @@ def test_evaluate_tiny_model_matches_the_grader(tiny, tmp_path):
     m = st.metrics
     assert m["n"] == 24 and m["n_correct"] == sum(r["correct"] for r in rows)
     assert m["accuracy"] == pytest.approx(m["n_correct"] / 24)
+    # both verdicts are recorded: the release's grader on every row, and its accuracy
+    assert [r["correct_official"] for r in rows] == [is_correct(r["response"], test[r["id"]].answer,
+                                                                grader="official") for r in rows]
+    assert m["accuracy_official"] == pytest.approx(sum(r["correct_official"] for r in rows) / 24)
     assert m["k"] == 4 and all(len(r["samples"]) == 4 for r in rows)
     assert m["pass@k"] == pytest.approx(sum(any(r["samples_correct"]) for r in rows) / 24)
     assert m["maj@k"] <= m["pass@k"]
@@ -92,6 +96,8 @@ def test_olympic_judge_path(tmp_path, monkeypatch):
     right = [f"So the result follows.\nThe final answer is $\\boxed{{{g}}}$" for g in gold]
     assert grade(ctx, right, test) == [True] * len(test)
     assert not any(grade(ctx, ["The final answer is $\\boxed{nothing}$"] * len(test), test))
+    assert grade_official(ctx, right, test) == [True] * len(test)       # OlympicArena's own judge agrees
+    assert not any(grade_official(ctx, ["The final answer is $\\boxed{nothing}$"] * len(test), test))
 
 
 def test_results_table_and_pgr(tmp_path):

@@ -16,8 +16,8 @@ from w2s_lib.records import LeakageError, forbid_gold
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     ctx = open_run("smoke", 0, tmp_path_factory.mktemp("leak") / "run", **toy_model_overrides("smoke"))
+    prepare(ctx, verbose=False)                # the data stage reads train_2 gold to seal it: outside the guard
     with forbid_gold("weak data, selection, Stage I without the ceiling, Stage II"):
-        prepare(ctx, verbose=False)
         weak.train_weak(ctx, verbose=False)
         weak.generate_d_weak(ctx, verbose=False)
         evaluate.evaluate(ctx, "weak_model", verbose=False)       # reads test gold: allowed, not the door
@@ -32,8 +32,14 @@ def run(tmp_path_factory):
     return ctx
 
 
+def strong_side_openings(run_dir):
+    """Attempts to open train_2 gold other than the data stage's own build (logged as 'data_build')."""
+    return [o for o in gold_openings(run_dir) if o[0] != "data_build"]
+
+
 def test_no_attempt_to_open_train_2_gold(run):
-    assert gold_openings(run.root) == []
+    assert strong_side_openings(run.root) == []
+    assert gold_openings(run.root) == [("data_build", "prepare", True)]
     assert run.store.has("m_plus") and run.store.has("dpo") and run.store.has("orpo")
 
 
@@ -49,8 +55,24 @@ def test_the_guard_is_live_for_the_paths_that_do_read_gold(run):
             selection.kept_accuracy(run, 1)
         with pytest.raises(LeakageError):
             stage2.pair_analysis(run)
-    assert gold_openings(run.root) == [("strong_ceiling", "train_ceiling", False),
+    assert strong_side_openings(run.root) == [("strong_ceiling", "train_ceiling", False),
                                        ("analysis", "kept_accuracy", False), ("analysis", "pair_analysis", False)]
+
+
+def test_the_data_builders_are_behind_the_same_door(run):
+    """prepare.build_records / toy_splits return train_2 WITH gold: inside forbid_gold they raise and are logged."""
+    from w2s_lib.prepare import build_records, toy_splits
+    before = len(gold_openings(run.root))
+    with forbid_gold("a strong-side stage that rebuilds the data"):
+        with pytest.raises(LeakageError, match="build_records"):
+            build_records(run)
+        with pytest.raises(LeakageError, match="toy_splits"):
+            toy_splits(run, run.preset.dataset["sizes"])
+    assert gold_openings(run.root)[before:] == [("data_build", "test_the_data_builders_are_behind_the_same_door",
+                                                 False)] * 2
+    train_1, train_2, test, _ = build_records(run)                  # outside the guard: allowed, and logged
+    assert train_2[0].answer is not None
+    assert gold_openings(run.root)[-1][0::2] == ("data_build", True)
 
 
 def test_the_scan_finds_a_planted_leak(run, tmp_path):

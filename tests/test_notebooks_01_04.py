@@ -130,7 +130,8 @@ def test_no_train_2_gold_on_the_strong_side(series):
     if read_jsonl(run_dir / "pairs" / "pairs.jsonl"):
         expected.add(("analysis", "pair_analysis"))
     assert expected <= {(p, f) for p, f, _ in opened}
-    assert {p for p, _, _ in opened} <= {"analysis", "strong_ceiling"}
+    assert {p for p, _, _ in opened} <= {"analysis", "strong_ceiling", "data_build"}
+    assert {f for p, f, _ in opened if p == "data_build"} == {"prepare"}     # 01's data cell only
     assert {f for p, f, _ in opened if p == "strong_ceiling"} == {"train_ceiling"}
 
 

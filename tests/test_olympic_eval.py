@@ -137,6 +137,9 @@ def test_prepare_set_and_evaluate_a_model(toy_run, monkeypatch):
     assert m["model"] == "fake/weak_model" and gen.calls == [("fake/weak_model", 24, "eval")]
     preds = oe.load_predictions(ctx, "weak_model")
     assert [p["correct"] for p in preds] == [r.id in right for r in recs]
+    from w2s_lib.grading_official_olympic import judge_official      # OlympicArena's own judge, recorded beside
+    assert [p["correct_official"] for p in preds] == [judge_official(p["response"], r) for p, r in zip(preds, recs)]
+    assert m["accuracy_official"] == pytest.approx(sum(p["correct_official"] for p in preds) / 24)
     assert all("prompt" not in p["meta"] for p in preds)
     assert m["no_answer"] == 0                                     # '#### 0' is an answer (a wrong one)
     by_type = m["breakdown"]["answer_type"]

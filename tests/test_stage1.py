@@ -99,7 +99,7 @@ def test_ceiling_is_the_only_stage1_path_that_opens_the_door(run):
     assert st.metrics["rows"] == 48 and st.name == "sft_ceiling"
     opened = gold_openings(run.root)
     assert ("strong_ceiling", "train_ceiling", False) in opened and ("strong_ceiling", "train_ceiling", True) in opened
-    assert {p for p, _, _ in opened} == {"strong_ceiling"}
+    assert {p for p, _, _ in opened} == {"strong_ceiling", "data_build"}    # data_build: the data stage itself
 
 
 def test_empty_selection_stops_with_an_explanation(tiny, tmp_path):

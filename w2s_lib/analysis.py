@@ -186,6 +186,13 @@ class Collected:
     runs: list[SeedRun]
     skipped_seeds: list[int] = field(default_factory=list)    # seed dirs with no evaluated model
 
+
+    def official(self, key: str) -> float | None:
+        """Mean test accuracy of `key` over seeds under the paper release's grader (None when no seed has it)."""
+        vals = [m[key]["accuracy_official"] for m in (r.metrics for r in self.runs)
+                if key in m and m[key].get("accuracy_official") is not None]
+        return statistics.fmean(vals) if vals else None
+
     @property
     def seeds(self) -> list[int]:
         return [r.seed for r in self.runs]
@@ -328,8 +335,9 @@ def olympic_summary(res: Collected) -> dict:
 
 
 def results_frame(res: Collected):
-    """The results table as a pandas DataFrame indexed by model label: mean ± sd accuracy, per-seed values,
-    PGR (of the means) and its per-seed values, maj@k and pass@k when sampled."""
+    """The results table as a pandas DataFrame indexed by model label: mean ± sd accuracy, per-seed values, the
+    mean accuracy under the paper release's grader ("official"), PGR (of the means) and its per-seed values,
+    maj@k and pass@k when sampled."""
     import pandas as pd
 
     s = res.summary
@@ -340,7 +348,7 @@ def results_frame(res: Collected):
         rows.append({"model": res.label(k), "key": k, "accuracy": s[k],
                      "sd": s["spread"][k]["std"],
                      "per seed": " / ".join(f"{acc[seed]:.3f}" for seed in sorted(acc)),
-                     "PGR": s["pgr"].get(k),
+                     "official": res.official(k), "PGR": s["pgr"].get(k),
                      "PGR per seed": " / ".join("-" if v is None else f"{v:.2f}" for _, v in sorted(pseeds.items())),
                      "maj@k": s["maj@k"].get(k), "pass@k": s["pass@k"].get(k), "seeds": len(acc)})
     return pd.DataFrame(rows).set_index("model")
@@ -606,7 +614,9 @@ def paper_comparison(res: Collected, path: str | Path = PAPER_RESULTS) -> dict:
             continue
         ours_key = ours_by_stage.get(row["stage"])
         ours = s.get(ours_key) if ours_key else None
+        official = res.official(ours_key) if ours_key else None
         rows.append({"stage": row["stage"], "metric": row.get("metric"), "paper": row["value"],
+                     "ours_official": None if official is None else 100 * official,
                      "ours": None if ours is None else 100 * ours,
                      "ours_per_seed": {sd: 100 * v for sd, v in res.values(ours_key).items()} if ours_key else {},
                      "source": row.get("source"), "provenance": row.get("provenance"),
@@ -774,11 +784,12 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
         acc = res.values(k)
         ps = s["per_seed"]
         rows.append([res.label(k), s[k], s["spread"][k]["std"], " / ".join(f"{acc[sd]:.3f}" for sd in sorted(acc)),
-                     s["pgr"].get(k),
+                     res.official(k), s["pgr"].get(k),
                      " / ".join(_fmt(ps[str(sd)]["pgr"].get(k), 2) for sd in sorted(acc)),
                      s["maj@k"].get(k), s["pass@k"].get(k)])
     kk = s.get("k") or "k"
-    L += [markdown_table(["model", "accuracy (mean)", "sd", "per seed", "PGR", "PGR per seed", f"maj@{kk}",
+    L += [markdown_table(["model", "accuracy (mean)", "sd", "per seed", "official grader (mean)", "PGR",
+                          "PGR per seed", f"maj@{kk}",
                           f"pass@{kk}"], rows), ""]
     L += ["PGR = (acc - weak) / (ceiling - weak), computed from the mean accuracies (seeds with the model, the "
           "weak floor and the ceiling); per-seed PGRs beside it. sd = sample standard deviation over seeds. "
@@ -866,8 +877,12 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
     L += ["## The paper's numbers", ""]
     if cmp["matched"]:
         L += [cmp["note"], "",
-              markdown_table(["stage", "paper (%)", "ours (%)", "source", "verified against paper", "note"],
-                             [[r["stage"], r["paper"], r["ours"], f"{r['source']} ({r['provenance']})",
+              "The paper's numbers come from the release's grader: compare them with *ours, official grader*; "
+              "*ours, default grader* is this project's math-aware grader on the same answers.", "",
+              markdown_table(["stage", "paper (%)", "ours, official grader (%)", "ours, default grader (%)",
+                              "source", "verified against paper", "note"],
+                             [[r["stage"], r["paper"], r.get("ours_official"), r["ours"],
+                               f"{r['source']} ({r['provenance']})",
                                r["verified_against_paper"], r["note"]] for r in cmp["rows"]], digits=2), ""]
         if cmp["missing"]:
             L += ["Reported by the paper but not available from any source we could read: "

@@ -120,8 +120,11 @@ class RunContext:
     def generation_config(self, purpose: str = "train") -> dict:
         """The generation settings that change outputs (part of every generating stage's config hash)."""
         g = self.preset.generation
-        return {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
-                "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+        out = {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
+               "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+        if (g.get("cleanup") or "strip") != "strip":
+            out["cleanup"] = g["cleanup"]
+        return out
 
     def _engine_kwargs(self) -> dict[str, Any]:
         g = self.preset.generation
@@ -177,7 +180,8 @@ class RunContext:
             self.engine_loads.append(key)
             with open_generator(model, **self._engine_kwargs()) as g:
                 out = g.generate(list(prompts), **sampling)
-        return [[P.clean_response(t) for t in row] for row in out]
+        cleanup = self.preset.generation.get("cleanup") or "strip"
+        return [[P.clean_response(t, cleanup) for t in row] for row in out]
 
     # ---- training ------------------------------------------------------------------------------------
     def train_config(self, job: str) -> dict:

@@ -433,6 +433,9 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
              f"  weak: {p.models.get('weak_model') or p.models.get('weak_base')}"
              f"{' (given as-is)' if p.models.get('weak_model') else ' (+ SFT on train_1)'}; "
              f"strong: {p.models['strong_base']}",
+             f"  method: split {p.dataset.get('split') or 'seeded'}, comparator {p.stage1.get('comparator') or 'math'}, "
+             f"demos {p.icl.get('demos') or 'sampled'}, stop {list(p.generation['stop']) if p.generation.get('stop') else 'default'}, "
+             f"cleanup {p.generation.get('cleanup') or 'strip'}",
              f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
              f"subprocess={bool(p.generation.get('subprocess'))}; training: {p.train.get('launcher')}"
              f" x{p.train.get('num_processes') or 1} {p.train.get('accelerate_config') or ''}".rstrip(),

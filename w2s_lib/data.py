@@ -324,15 +324,75 @@ def filter_olympicarena(records: Iterable[Record], *, language: str | None = "EN
 # ---------------------------------------------------------------------------------------------------
 # the paper's released split files, and our own split
 # ---------------------------------------------------------------------------------------------------
-def load_paper_splits(dataset: str = "gsm8k", root: str | os.PathLike | None = None) -> dict[str, list[Record]]:
-    """The paper's own splits from its release (`<shared>/w2s_official/raw/<dataset>/`): train_1, train_2
-    and test for GSM8K; MATH has only test.jsonl (MATH500) in our snapshot, so its train splits raise."""
-    if root is None:
+RELEASE_REPO = "GAIR-NLP/weak-to-strong-reasoning"
+RELEASE_COMMIT = "596a0b61166a91e9677e1940ae06ec4f84878cae"
+RELEASE_FILES = {"gsm8k": ("train_1.jsonl", "train_2.jsonl", "test.jsonl")}
+# In the release repository: data/raw/gsm8k/train_{1,2}.jsonl; its GSM8K test set is data/test/gsm8k.jsonl.
+_RELEASE_PATHS = {("gsm8k", "train_1.jsonl"): "data/raw/gsm8k/train_1.jsonl",
+                  ("gsm8k", "train_2.jsonl"): "data/raw/gsm8k/train_2.jsonl",
+                  ("gsm8k", "test.jsonl"): "data/test/gsm8k.jsonl"}
+
+
+def release_split_dir(source: str | os.PathLike | None, dataset: str = "gsm8k",
+                      cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding the release's `<dataset>/train_1.jsonl, train_2.jsonl, test.jsonl`, from `source`:
+    - None: ../shared/data/w2s_official/raw (this project's copy);
+    - a local folder holding `<dataset>/` (a copy of the files), or a clone of the release repository (its
+      `data/raw/<dataset>/` and `data/test/<dataset>.jsonl` are used through a cache folder of links);
+    - `github:GAIR-NLP/weak-to-strong-reasoning[@commit]`: the release's repository, its files fetched once from
+      raw.githubusercontent.com into `cache_dir` (default ~/.cache/w2s/release/<commit>). Nothing is fetched
+      when the cache has them; with HF_HUB_OFFLINE or W2S_OFFLINE set, a missing file is an error instead."""
+    if source is None:
         shared = shared_data_dir()
         if shared is None:
-            raise DataError("the paper's split files live in ../shared/data/w2s_official/raw, which is absent")
-        root = shared / "w2s_official" / "raw"
-    d = Path(root) / dataset
+            raise DataError("the paper's split files live in ../shared/data/w2s_official/raw, which is absent; "
+                            "set dataset.source to a copy of them or to github:" + RELEASE_REPO)
+        return shared / "w2s_official" / "raw"
+    s = str(source)
+    if s.startswith("github:"):
+        repo, _, commit = s[len("github:"):].partition("@")
+        commit = commit or RELEASE_COMMIT
+        cache = Path(cache_dir or Path.home() / ".cache" / "w2s" / "release" / commit)
+        for name in RELEASE_FILES[dataset]:
+            _fetch_release_file(repo, commit, _RELEASE_PATHS[(dataset, name)], cache / dataset / name)
+        return cache
+    root = Path(source)
+    if (root / dataset).is_dir():
+        return root
+    if (root / "data" / "raw" / dataset).is_dir():          # a clone of the release repository
+        cache = Path(cache_dir or root / ".w2s_split")
+        for name in RELEASE_FILES.get(dataset, ()):
+            dst = cache / dataset / name
+            src = root / _RELEASE_PATHS[(dataset, name)]
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.symlink_to(src.resolve())
+        return cache
+    raise DataError(f"{root}: holds neither {dataset}/ (the release's split files) nor data/raw/{dataset}/ "
+                    "(a clone of the release repository)")
+
+
+def _fetch_release_file(repo: str, commit: str, path: str, dst: Path) -> None:
+    if dst.is_file():
+        return
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("W2S_OFFLINE"):
+        raise DataError(f"{dst}: not in the cache and downloads are off (HF_HUB_OFFLINE / W2S_OFFLINE); copy "
+                        f"{path} of {repo}@{commit} there")
+    import urllib.request
+    url = f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(dst.suffix + ".partial")
+    with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as fh:
+        fh.write(r.read())
+    tmp.replace(dst)
+
+
+def load_paper_splits(dataset: str = "gsm8k", root: str | os.PathLike | None = None, *,
+                      cache_dir: str | os.PathLike | None = None) -> dict[str, list[Record]]:
+    """The paper's own splits from its release: train_1, train_2 and test for GSM8K (7,000 / 7,000 / 1,319;
+    `root` as `release_split_dir`'s `source`); MATH has only test.jsonl (MATH500) in our snapshot, so its
+    train splits raise."""
+    d = release_split_dir(root, dataset, cache_dir) / dataset
     if dataset == "gsm8k":
         return {"train_1": load_jsonl_records(d / "train_1.jsonl", "gsm8k"),
                 "train_2": load_jsonl_records(d / "train_2.jsonl", "gsm8k"),

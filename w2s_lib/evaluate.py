@@ -8,7 +8,9 @@
     table = results_table(ctx)                         # every evaluated model of the run, in method order
 
 Greedy zero-shot answers on the test set, graded with the preset's judge (`grading.is_correct` through
-`grade_batch`, or `olympic.judge` for OlympicArena). With `eval.sample_k` = k > 0, k answers per question are
+`grade_batch`, or `olympic.judge` for OlympicArena), and also with the paper release's grader
+(`grade_official`: `grading_official` / `grading_official_olympic`): every prediction row holds `correct` and
+`correct_official`, the metrics `accuracy` and `accuracy_official`. With `eval.sample_k` = k > 0, k answers per question are
 also sampled at T=1 (for the models in `eval.sample_stages`, or all): pass@k is the share of questions with any
 correct sample (the paper's `passk.py`), maj@k the share whose majority answer (Stage II's vote: grader
 clusters, ties to the first seen) is correct. The test set carries gold and evaluation reads it directly: that
@@ -40,6 +42,18 @@ def grade(ctx: RunContext, responses: Sequence[str], records: Sequence[Record]) 
         return judge_batch(list(responses), list(records), progress=False)
     from .grading import grade_batch
     return grade_batch(list(responses), [r.answer for r in records], progress=False)
+
+
+def grade_official(ctx: RunContext, responses: Sequence[str], records: Sequence[Record]) -> list[bool]:
+    """Correctness under the paper release's grader (GSM8K/MATH/toy: its `test_answer`; OlympicArena: its
+    judge.py `auto_judge`)."""
+    dataset = ctx.preset.dataset["name"]
+    if ctx.judge == "olympic" or dataset == "olympicarena":
+        from .grading_official_olympic import judge_official
+        return [judge_official(t, r) for t, r in zip(responses, records)]
+    from .grading_official import answer_key_for, is_correct_official
+    key = answer_key_for(dataset)
+    return [is_correct_official(t, r.answer or "", key) for t, r in zip(responses, records)]
 
 
 def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
@@ -80,12 +94,12 @@ def _majority(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]
     return right, shares
 
 
-def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Sequence[dict] | None = None,
+def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Sequence[dict] | str | None = None,
              deps: Sequence[str] = (), verbose: bool = True) -> Stage:
     """Stage `eval_<name>`: evaluate the model of stage `name` (its `model/` dir), or `model` when given.
 
-    `demos` ({id, response} rows of train_2, as in d_icl/demos.json) turn the prompts into the few-shot prompt
-    of the strong ICL baseline. `deps` are further stages the result depends on."""
+    `demos` ({id, response} rows of train_2, as in d_icl/demos.json, or the release's demo text:
+    `selection.load_demos`) turn the prompts into the few-shot prompt of the strong ICL baseline. `deps` are further stages the result depends on."""
     store = ctx.store
     dep_hints: dict[str, str | None] = {"data": HINT_01}
     if model is None:
@@ -102,7 +116,9 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
     config = {"version": STAGE_VERSION, "model": model_ref, "judge": ctx.judge,
               "generation": ctx.generation_config("eval"), "sample_k": k,
               "breakdown": list(ctx.preset.eval.get("breakdown") or []),
-              "demos": [{"id": d["id"], "response": d["response"]} for d in demos] if demos else None}
+              "demos": (demos if isinstance(demos, str) else
+                        [{"id": d["id"], "response": d["response"]} for d in demos] if demos else None),
+              "graders": ["default", "official"]}
     st = store.stage(eval_stage(name), config, deps=dep_hints)
     if st.done:
         if verbose:
@@ -130,10 +146,14 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
         rows = st.sharded("greedy", items, ctx.shard_size(), greedy)
         srows = st.sharded("samples", items, ctx.shard_size(k), sampled) if k else []
     correct = grade(ctx, [r["response"] for r in rows], [by_id[r["id"]] for r in rows])
+    official = grade_official(ctx, [r["response"] for r in rows], [by_id[r["id"]] for r in rows])
     out = [{"id": r["id"], "response": r["response"], "pred": ctx.pred(r["response"], by_id[r["id"]]),
-            "correct": c, "meta": by_id[r["id"]].meta} for r, c in zip(rows, correct)]
+            "correct": c, "correct_official": o, "meta": by_id[r["id"]].meta}
+           for r, c, o in zip(rows, correct, official)]
     n = len(out)
     metrics: dict[str, Any] = {"accuracy": sum(correct) / n if n else 0.0, "n": n, "n_correct": sum(correct),
+                               "accuracy_official": sum(official) / n if n else 0.0,
+                               "n_correct_official": sum(official),
                                "no_answer": sum(not r["pred"] for r in out), "judge": ctx.judge,
                                "model": model, "few_shot": bool(demos)}
     if k:
@@ -154,7 +174,8 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
     st.commit(metrics)
     if verbose:
         extra = f", maj@{k} {metrics['maj@k']:.3f}, pass@{k} {metrics['pass@k']:.3f}" if k else ""
-        print(f"{eval_stage(name)}: accuracy {metrics['accuracy']:.3f} (n={n}){extra}")
+        print(f"{eval_stage(name)}: accuracy {metrics['accuracy']:.3f} (official grader "
+              f"{metrics['accuracy_official']:.3f}, n={n}){extra}")
     return st
 
 
@@ -187,7 +208,8 @@ def results_table(ctx: RunContext) -> list[dict]:
         if not ctx.store.has(eval_stage(name)):
             continue
         m = ctx.store.require(eval_stage(name)).metrics
-        rows.append({"model": label, "stage": name, "accuracy": m["accuracy"], "n": m["n"],
+        rows.append({"model": label, "stage": name, "accuracy": m["accuracy"],
+                     "accuracy_official": m.get("accuracy_official"), "n": m["n"],
                      "maj@k": m.get("maj@k"), "pass@k": m.get("pass@k")})
     acc = {r["stage"]: r["accuracy"] for r in rows}
     weak, ceil = acc.get("weak_model"), acc.get("sft_ceiling")

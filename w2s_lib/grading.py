@@ -180,14 +180,15 @@ def equations_match(a: str, b: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool
     return _SYMBOLIC_CACHE[k]
 
 
-GRADERS = ("default",)
+GRADERS = ("default", "official")
 
 
 def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, grader: str = "default") -> bool:
     """True if the final answer of `response` equals the gold final answer. An empty response is never correct.
 
     Never raises on any string input, and returns within a bounded time (see "Time budget" in the module
-    docstring). `grader` names the grading rules; "default" is this module's."""
+    docstring). `grader` names the grading rules: "default" is this module's; "official" the paper release's
+    verdict (w2s_lib.grading_official.is_correct_official: its normalised strings compared exactly)."""
     return grade_batch([response], [gold], timeout=timeout, progress=False, grader=grader)[0]
 
 
@@ -208,6 +209,9 @@ def grade_batch(
         raise ValueError(f"unknown grader {grader!r}; known: {', '.join(GRADERS)}")
     if len(responses) != len(golds):
         raise ValueError(f"grade_batch: {len(responses)} responses but {len(golds)} golds")
+    if grader == "official":
+        from .grading_official import is_correct_official
+        return [is_correct_official(r or "", g or "") for r, g in zip(responses, golds)]
     rows = [(r or "", g or "") for r, g in zip(responses, golds)]
     big = [i for i, (r, g) in enumerate(rows) if len(r) > MAX_INLINE_CHARS or len(g) > MAX_INLINE_CHARS]
     small = [i for i in range(len(rows)) if len(rows[i][0]) <= MAX_INLINE_CHARS and len(rows[i][1]) <= MAX_INLINE_CHARS]

@@ -271,7 +271,7 @@ def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage
         return evaluate(ctx, name, verbose=verbose)
     model = ctx.model_of(name, hint=HINT_MODELS)
     config = {"version": STAGE_VERSION, "model": {"stage": name}, "judge": "olympic",
-              "generation": ctx.generation_config("eval")}
+              "graders": ["default", "official"], "generation": ctx.generation_config("eval")}
     st = ctx.store.stage(PREFIX + name, config, deps={OLYMPIC_DATA: HINT_05, name: HINT_MODELS})
     if st.done:
         if verbose:
@@ -289,12 +289,15 @@ def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage
         rows = st.sharded("greedy", [{"id": r.id} for r in records], SHARD, greedy)
     recs = [by_id[r["id"]] for r in rows]
     correct = judge_batch([r["response"] for r in rows], recs, progress=False)
+    from .grading_official_olympic import judge_official          # OlympicArena's own judge.py, recorded beside
+    official = [judge_official(r["response"], rec) for r, rec in zip(rows, recs)]
     out = [{"id": r["id"], "response": r["response"],
             "pred": final_answer(r["response"], record_field(rec, "answer_type")), "correct": c,
-            "meta": {k: v for k, v in rec.meta.items() if k != "prompt"}}
-           for r, rec, c in zip(rows, recs, correct)]
+            "correct_official": o, "meta": {k: v for k, v in rec.meta.items() if k != "prompt"}}
+           for r, rec, c, o in zip(rows, recs, correct, official)]
     n = len(out)
     metrics = {"accuracy": sum(correct) / n if n else 0.0, "n": n, "n_correct": sum(correct),
+               "accuracy_official": sum(official) / n if n else 0.0,
                "no_answer": sum(not o["pred"] for o in out), "judge": "olympic", "model": model,
                "breakdown": {k: breakdown(out, k) for k in ("answer_type", "subject", "family")
                              if any(k in o["meta"] for o in out)}}

@@ -12,8 +12,10 @@ The rules follow the paper's release (`src/construct_training_data.py`, see docs
   text differs from the first chosen one, up to max_pairs pairs.
 - otherwise skip.
 
-Answers are compared through the grader's clusters of equal answers (`w2s_lib.grading.cluster_batch`), the
-same notion of equality used for Stage I agreement, so `0.5` and `\\frac12` vote together. Nothing here reads gold: `chosen_is_correct` and friends
+Answers are compared under the preset's `stage1.comparator`: `math` (our improvement) through the grader's
+clusters of equal answers (`w2s_lib.grading.cluster_batch`), the same notion of equality used for Stage I
+agreement, so `0.5` and `\\frac12` vote together; `official` (the paper presets) through the release's normalised
+prediction strings (`official_keys`: its `Counter` over `pred`, where "0.5" and "0.50" are two answers). Nothing here reads gold: `chosen_is_correct` and friends
 are added by analysis code, never by this module.
 """
 from __future__ import annotations
@@ -126,6 +128,14 @@ def answer_keys(questions: Sequence[dict]) -> list[list[str]]:
     groups = [[extract_answer(q["weak_response"])] + [extract_answer(s) for s in q["samples"]] for q in questions]
     labels = cluster_batch(groups)
     return [[f"c{lab}" if lab >= 0 else "" for lab in labs] for labs in labels]
+
+
+def official_keys(questions: Sequence[dict], dataset: str) -> list[list[str]]:
+    """Per question, [weak key, sample keys...] = the release's normalised predictions (`'' ` = no answer), as its
+    `construct_majority_voting_data` counts them. OlympicArena (no released code): the first-box answer."""
+    from .grading_official import pred_for
+    return [[pred_for(q["weak_response"], dataset)] + [pred_for(s, dataset) for s in q["samples"]]
+            for q in questions]
 
 
 def build_pairs(questions: Sequence[dict], *, key: Callable[[str], str] | None = None, seed: int = 42,

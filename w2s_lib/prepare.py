@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import STAGE_VERSION, RunContext
-from .records import Record, prepare_data
+from .records import Record, gold_door, prepare_data
 from .runstore import Stage
 
 
@@ -36,7 +36,13 @@ def _cap(records: list[Record], n: int | None, what: str, notes: dict) -> list[R
 
 def toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
     """The toy world's train_1, train_2, dev and test for this run's preset and seed. The data stage keeps all but
-    dev; dev (disjoint from the others) is for choosing settings (experiments/tune_stage2.py)."""
+    dev; dev (disjoint from the others) is for choosing settings (experiments/tune_stage2.py). train_2 comes with
+    its gold: like build_records, a logged door that forbid_gold shuts."""
+    gold_door(ctx.root, "prepare.toy_splits (train_2 with gold)", purpose="data_build", note="toy splits")
+    return _toy_splits(ctx, sizes)
+
+
+def _toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
     from .toy.task import SplitSizes, difficulty_from_dict, make_splits
     toy = dict(ctx.preset.dataset.get("toy") or {})
     families = toy.get("families") or ["count"]
@@ -50,7 +56,7 @@ def toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
 
 
 def _toy(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    splits = toy_splits(ctx, sizes)
+    splits = _toy_splits(ctx, sizes)
     return splits["train_1"], splits["train_2"], splits["test"], {}
 
 
@@ -104,7 +110,12 @@ BUILDERS = {"toy": _toy, "gsm8k": _gsm8k, "math": _math, "olympicarena": _olympi
 
 
 def build_records(ctx: RunContext) -> tuple[list[Record], list[Record], list[Record], dict]:
-    """(train_1, train_2, test, notes) for the run's preset and seed; notes say what was capped or dropped."""
+    """(train_1, train_2, test, notes) for the run's preset and seed; notes say what was capped or dropped.
+
+    train_2 comes back with its gold, so this is a door to train_2 gold like `records.reference_gold`: it is
+    logged in the run's gold_access.jsonl (purpose 'data_build') and raises LeakageError inside forbid_gold."""
+    gold_door(ctx.root, "prepare.build_records (train_2 with gold)", purpose="data_build",
+              note=f"dataset {ctx.preset.dataset['name']}")
     name = ctx.preset.dataset["name"]
     sizes = {k: v for k, v in (ctx.preset.dataset.get("sizes") or {}).items() if v is not None}
     return BUILDERS[name](ctx, sizes)

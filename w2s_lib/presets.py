@@ -52,7 +52,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "backend": "transformers",
         "max_new_tokens": 256,
         "batch_size": None,
-        "stop": None,             # None = w2s_lib.prompts.STOP
+        "stop": None,             # None = w2s_lib.prompts.STOP; paper presets: ["Question", "Answer"] (the release)
+        "cleanup": "strip",       # strip | release (the release's `.strip().strip(".")` of every response)
         "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
         "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 1024 with vllm;
                                   # the engine loads once per step, a shard bounds what an interruption loses)
@@ -61,6 +62,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "icl": {
         "n_demos": 4,
         "demo_seed": 42,          # the release's helper shuffles with seed 42 and takes the first 4 with an answer
+        "demos": "sampled",       # sampled (drawn from D_weak with demo_seed) | released (the release's strings)
+        "demos_file": None,       # released: data/release/demos/<name>.txt (None = <dataset>_<paper.weak_model>)
     },
     "train": {
         "weak_sft": None,         # recipe YAML paths (configs/train/*.yaml)
@@ -77,6 +80,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "iterations": 2,
         "subsets": ["weak", "icl", "hybrid"],
         "m_plus": "hybrid",       # which subset's model of the last iteration is M_plus (the paper: hybrid)
+        "comparator": "math",     # Stage I agreement and Stage II votes: math (our grader's equality) | official
+                                  # (the release's normalised prediction strings; w2s_lib.grading_official)
     },
     "stage2": {
         "n_samples": 10,

@@ -54,6 +54,12 @@ def truncate_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def clean_response(text: str) -> str:
-    """A generated completion as a response: the leading space of the format and trailing whitespace removed."""
-    return text.strip()
+CLEANUPS = ("strip", "release")
+
+
+def clean_response(text: str, cleanup: str = "strip") -> str:
+    """A generated completion as a response: the leading space of the format and trailing whitespace removed;
+    `cleanup="release"` also strips dots at both ends, as the paper's release did (`.strip().strip(".")`)."""
+    if cleanup not in CLEANUPS:
+        raise ValueError(f"generation.cleanup must be one of {CLEANUPS}, got {cleanup!r}")
+    return text.strip().strip(".") if cleanup == "release" else text.strip()

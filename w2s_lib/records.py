@@ -256,15 +256,24 @@ def reference_gold(run_dir: str | Path, split: str = "train_2", *, purpose: str,
     if split not in SEALED_SPLITS:
         raise ValueError(f"{split!r} is not sealed (sealed: {SEALED_SPLITS}); read it with load_split()")
     run_dir = Path(run_dir)
-    ban = _forbidden[-1] if _forbidden else os.environ.get(FORBID_ENV)
-    caller = _caller()
-    _log_access(run_dir, split=split, purpose=purpose, note=note, caller=caller, allowed=ban is None,
-                forbidden_by=ban)
-    if ban is not None:
-        raise LeakageError(f"reference_gold({split!r}, purpose={purpose!r}) called from {caller} inside "
-                           f"forbid_gold({ban!r}): this code path must not read train_2 gold")
+    gold_door(run_dir, f"reference_gold({split!r}, purpose={purpose!r})", split=split, purpose=purpose, note=note)
     f = RunStore(run_dir).require(DATA_STAGE, hint=hint).dir / "sealed" / f"{split}.gold.jsonl"
     return [Record.from_dict(o, f, n) for n, o in iter_jsonl(f)]
+
+
+def gold_door(run_dir: str | Path, what: str, *, split: str = "train_2", purpose: str, note: str = "",
+              depth: int = 2) -> None:
+    """The ban and the log every path to train_2 gold goes through (reference_gold, and the data builders
+    `prepare.build_records` that read the source files with train_2's gold): log the attempt in
+    `<run_dir>/gold_access.jsonl`, and raise LeakageError inside forbid_gold (or under W2S_FORBID_GOLD)."""
+    ban = _forbidden[-1] if _forbidden else os.environ.get(FORBID_ENV)
+    f = sys._getframe(depth)
+    caller = f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+    _log_access(Path(run_dir), split=split, purpose=purpose, note=note, caller=caller, allowed=ban is None,
+                forbidden_by=ban)
+    if ban is not None:
+        raise LeakageError(f"{what} called from {caller} inside forbid_gold({ban!r}): this code path must not "
+                           "read train_2 gold")
 
 
 def gold_access_log(run_dir: str | Path) -> list[dict]:
@@ -282,11 +291,6 @@ def _log_access(run_dir: Path, **entry: Any) -> None:
         os.write(fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
     finally:
         os.close(fd)
-
-
-def _caller() -> str:
-    f = sys._getframe(2)                 # 0 = _caller, 1 = reference_gold, 2 = whoever opened the door
-    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
 
 
 # ---------------------------------------------------------------------------------------------------

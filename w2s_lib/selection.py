@@ -8,14 +8,18 @@
     kept_accuracy(ctx, 1)                   # ANALYSIS ONLY: opens train_2 gold through the logged door
 
 The rules, from the paper's release (docs/paper_settings.md section 4):
-- Demos: one fixed set of `icl.n_demos` (4) weak outputs for every question. `random.Random(demo_seed)`
-  shuffles D_weak and the first rows *that have a final answer* are the demos, right or wrong (the release's
-  Llama2-7b GSM8K demos have 1 correct answer of 4). Nothing checks them against gold.
+- Demos (`icl.demos`): `released` (the paper presets) prepends the release's own demo string, byte for byte
+  (data/release/demos, with provenance; OlympicArena's repeats one question 4 times, as released). `sampled`
+  (toy, smoke, single-gpu, new datasets): one fixed set of `icl.n_demos` (4) weak outputs for every question;
+  `random.Random(demo_seed)` shuffles D_weak and the first rows *that have a final answer* are the demos, right or
+  wrong (the release's Llama2-7b GSM8K demos have 1 correct answer of 4). Nothing checks them against gold.
 - D_icl: the strong *base* model answers every train_2 question greedily after those demos.
-- A question is kept when the weak and the ICL final answers agree. "Agree" is our grader's equality
-  (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree); an empty answer never agrees.
-  (The release compares normalised strings exactly; ours is the looser, math-aware notion that Stage II's
-  vote also uses.) OlympicArena uses the per-answer-type `olympic.answers_agree`.
+- A question is kept when the weak and the ICL final answers agree, under `stage1.comparator`:
+  `official` (the paper presets): the release's rule (`grading_official.agree_official`): the normalised
+  prediction strings are equal, two empty ones included, as in the released data; OlympicArena: the ICL
+  response judged by OlympicArena's judge against the weak answer. `math` (our improvement; toy, smoke,
+  single-gpu): our grader's equality (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree) and
+  an empty answer never agrees; OlympicArena uses the per-answer-type `olympic.answers_agree`.
 - Three training sets come out, in train_2 order: `weak` (the weak responses of the kept questions), `icl`
   (the ICL responses) and `hybrid` (both, interleaved per question: weak_i, icl_i, weak_j, icl_j, ...). The
   prompt is the zero-shot prompt, as in the release files: the demos are not part of the training data.
@@ -33,7 +37,7 @@ from .export import dataset_info, sft_to_llama_factory
 from .jsonl import read_json, read_jsonl, write_json, write_jsonl
 from .presets import STAGE1_SUBSETS
 from .records import load_split, reference_gold
-from .runstore import Stage
+from .runstore import Stage, sha256_of
 from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
 
 D_ICL = "d_icl"
@@ -64,8 +68,11 @@ def choose_demos(weak_rows: Sequence[dict], n_demos: int = 4, seed: int = 42) ->
     return demos
 
 
-def few_shot_prompt(ctx: RunContext, demos: Sequence[dict], record: Any, questions: dict) -> str:
-    """The few-shot prompt: the demos (question + weak response) then the target question."""
+def few_shot_prompt(ctx: RunContext, demos: Sequence[dict] | str, record: Any, questions: dict) -> str:
+    """The few-shot prompt: the demos (question + weak response) then the target question. `demos` as a string
+    is the release's demo text, which the release put right before the zero-shot prompt."""
+    if isinstance(demos, str):
+        return demos + ctx.prompt(record)
     if ctx.judge == "olympic":
         # OlympicArena blocks are whole release prompts; the release separates them by a blank line pair.
         blocks = [ctx.prompt(questions[d["id"]]) + P.completion(d["response"]) for d in demos]
@@ -75,18 +82,27 @@ def few_shot_prompt(ctx: RunContext, demos: Sequence[dict], record: Any, questio
 
 def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `d_icl`: demos.json (the fixed demos) and the strong base's few-shot answers on train_2."""
+    from .grading_official import demos_mode, released_demos, released_demos_path
     icl = ctx.preset.icl
+    mode = demos_mode(ctx.preset)
     config = {"version": STAGE_VERSION, "strong_base": ctx.model("strong_base"), "n_demos": icl["n_demos"],
               "demo_seed": icl["demo_seed"], "generation": ctx.generation_config()}
+    if mode == "released":
+        text = released_demos(ctx.preset)
+        config.update(demos="released", demos_sha256=sha256_of(text))
     st = ctx.store.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01})
     if st.done:
         if verbose:
             print(f"d_icl: done ({st.dir})")
         return st
-    weak_rows = load_d_weak(ctx)
-    demos = choose_demos(weak_rows, int(icl["n_demos"]), int(icl["demo_seed"]))
-    write_json(st.path / "demos.json", [{"id": d["id"], "position": d["position"], "response": d["response"]}
-                                        for d in demos])
+    demos: list[dict] | str
+    if mode == "released":
+        demos = text
+        write_json(st.path / "demos.json", [{"released": str(released_demos_path(ctx.preset).name), "text": text}])
+    else:
+        demos = choose_demos(load_d_weak(ctx), int(icl["n_demos"]), int(icl["demo_seed"]))
+        write_json(st.path / "demos.json", [{"id": d["id"], "position": d["position"], "response": d["response"]}
+                                            for d in demos])
     questions = load_split(ctx.root, "train_2")
     by_id = {q.id: q for q in questions}
     items = [{"id": q.id, "position": i} for i, q in enumerate(questions)]
@@ -98,12 +114,16 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
 
     with ctx.engine(ctx.model("strong_base")):    # one engine for every shard of this step
         rows = st.sharded("answers", items, ctx.shard_size(), run)
-    st.commit({**answer_metrics(rows), "demo_ids": [d["id"] for d in demos]})
+    st.commit({**answer_metrics(rows), "demos": mode,
+               "demo_ids": [d["id"] for d in demos] if mode == "sampled" else []})
     return st
 
 
-def load_demos(ctx: RunContext) -> list[dict]:
-    return read_json(ctx.store.require(D_ICL, hint=HINT_02).dir / "demos.json")
+def load_demos(ctx: RunContext) -> list[dict] | str:
+    """The demos of the committed d_icl stage: [{id, position, response}, ...] (sampled), or the release's demo
+    text (released)."""
+    rows = read_json(ctx.store.require(D_ICL, hint=HINT_02).dir / "demos.json")
+    return rows[0]["text"] if rows and "released" in rows[0] else rows
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,6 +147,12 @@ def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence
                              "both sides must answer train_2 in the same order")
     if not (len(weak_rows) == len(icl_rows) == len(questions)):
         raise ValueError(f"{len(weak_rows)} weak rows, {len(icl_rows)} ICL rows, {len(questions)} questions")
+    from .grading_official import agree_official, comparator_of
+    if comparator_of(ctx.preset) == "official":
+        dataset = ctx.preset.dataset["name"]
+        same = [agree_official(w["response"], i["response"], dataset) for w, i in zip(weak_rows, icl_rows)]
+        return [None if ok else WEAK_NO_ANSWER if not w["pred"] else ICL_NO_ANSWER if not i["pred"] else DISAGREE
+                for w, i, ok in zip(weak_rows, icl_rows, same)]
     if ctx.judge == "olympic":
         from .olympic import answers_agree
         same = [bool(w["pred"]) and bool(i["pred"]) and answers_agree(w["response"], i["response"], q)
@@ -164,8 +190,11 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
     name = selection_stage(iteration)
     hint = HINT_02 if iteration == 1 else ("run notebooks/03_stage1_sft.ipynb (iteration "
                                            f"{iteration - 1} models answer train_2 first)")
+    from .grading_official import comparator_of
     config = {"version": STAGE_VERSION, "iteration": iteration, "weak_side": weak_stage, "icl_side": icl_stage,
               "judge": ctx.judge}
+    if comparator_of(ctx.preset) != "math":
+        config["comparator"] = comparator_of(ctx.preset)
     st = ctx.store.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint})
     if st.done:
         if verbose:

@@ -121,7 +121,11 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
     s2 = ctx.preset.stage2
     gates = {"min_conf": float(s2["min_conf"]), "flip_conf": float(s2["flip_conf"]),
              "max_pairs": int(s2["max_pairs_per_question"]), "seed": int(s2["pair_seed"])}
+    from .grading_official import comparator_of
+    comparator = comparator_of(ctx.preset)
     config = {"version": STAGE_VERSION, **gates, "judge": ctx.judge}
+    if comparator != "math":
+        config["comparator"] = comparator
     st = ctx.store.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04})
     if st.done:
         if verbose:
@@ -133,7 +137,11 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
     questions = [{"id": s["id"], "position": s["position"], "prompt": ctx.prompt(q),
                   "weak_response": weak[s["id"]]["response"], "weak_pred": weak[s["id"]]["pred"],
                   "samples": s["samples"], "preds": s["preds"]} for s, q in zip(samples, train_2)]
-    if ctx.judge == "olympic":
+    if comparator == "official":
+        from .pairs import official_keys
+        keys = official_keys(questions, ctx.preset.dataset["name"])
+        pairs, stats = _build_with_keys(questions, keys, **dict(gates))
+    elif ctx.judge == "olympic":
         keys = _olympic_keys(questions, {q.id: q for q in train_2})
         pairs, stats = _build_with_keys(questions, keys, **dict(gates))
     else:
