@@ -336,7 +336,8 @@ _RELEASE_PATHS = {("gsm8k", "train_1.jsonl"): "data/raw/gsm8k/train_1.jsonl",
 def release_split_dir(source: str | os.PathLike | None, dataset: str = "gsm8k",
                       cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the release's `<dataset>/train_1.jsonl, train_2.jsonl, test.jsonl`, from `source`:
-    - None: ../shared/data/w2s_official/raw (this project's copy);
+    - None: ../shared/data/w2s_official/raw (this project's copy) when present, else the release's repository
+      on GitHub (below), so a paper preset runs from a fresh clone on a node with network access;
     - a local folder holding `<dataset>/` (a copy of the files), or a clone of the release repository (its
       `data/raw/<dataset>/` and `data/test/<dataset>.jsonl` are used through a cache folder of links);
     - `github:GAIR-NLP/weak-to-strong-reasoning[@commit]`: the release's repository, its files fetched once from
@@ -344,9 +345,8 @@ def release_split_dir(source: str | os.PathLike | None, dataset: str = "gsm8k",
       when the cache has them; with HF_HUB_OFFLINE or W2S_OFFLINE set, a missing file is an error instead."""
     if source is None:
         shared = shared_data_dir()
-        if shared is None:
-            raise DataError("the paper's split files live in ../shared/data/w2s_official/raw, which is absent; "
-                            "set dataset.source to a copy of them or to github:" + RELEASE_REPO)
+        if shared is None or not (shared / "w2s_official" / "raw" / dataset).is_dir():
+            return release_split_dir("github:" + RELEASE_REPO, dataset, cache_dir)
         return shared / "w2s_official" / "raw"
     s = str(source)
     if s.startswith("github:"):
