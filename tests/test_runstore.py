@@ -46,17 +46,17 @@ def test_changed_config_recomputes_and_replaces(tmp_path):
     assert computed and b.hash != a.hash
     assert (b.dir / "out.txt").read_text() == "new"
     assert not a.done and b.done
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]       # no .partial or .old-* left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "data"]   # no .partial or .old-* left
 
 
 def test_changed_upstream_recomputes_downstream(tmp_path):
     store = RunStore(tmp_path)
     build(store, "data", {"n": 3})
     w1, _ = build(store, "weak", {"lr": 1}, deps=["data"])
-    assert w1.deps == {"data": store.require("data").hash}
+    assert w1.deps == {"data": store.require("data").digest}
     _, again = build(store, "weak", {"lr": 1}, deps=["data"])
     assert not again
-    build(store, "data", {"n": 5})                       # upstream recomputed
+    build(store, "data", {"n": 5}, payload="y")          # upstream recomputed, with other content
     w2, recomputed = build(store, "weak", {"lr": 1}, deps=["data"])
     assert recomputed and w2.hash != w1.hash
 
