@@ -133,7 +133,9 @@ def test_failure_stops_with_the_cell_shown_and_rerun_resumes(series, tmp_path, c
     assert "about to fail" in (runs / "smoke" / "seed0" / "notebooks" / "02_second.log").read_text()
     assert "\x1b[" not in err                                  # ANSI colours stripped from the traceback
     # stopped at the first failure: seed 1 never started, the report did not run
-    assert not (runs / "smoke" / "seed1").exists() and not (runs / "smoke" / "report.md").exists()
+    # (the pipeline locked seed 1's run dir before it started: the dir holds the lock file, nothing else)
+    assert [p.name for p in (runs / "smoke" / "seed1").iterdir()] == [".lock"]
+    assert not (runs / "smoke" / "report.md").exists()
     assert computed(runs) == ["0"]
 
     (series / "FAIL").unlink()                                 # the fix

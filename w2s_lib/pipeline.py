@@ -18,6 +18,14 @@ notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writ
 - `--jobs N` runs up to N seeds at once, each in its own process (and its own kernel). On a CPU each gets
   cores/N threads (OMP_NUM_THREADS); with GPUs each gets its own slice of CUDA_VISIBLE_DEVICES. If one seed
   fails, seeds already running finish, no new seed starts, and 06 does not run.
+- One writer per run: before it runs anything, the pipeline takes the lock of every seed's run directory (and of
+  runs/<preset>/ when it runs 06) and holds it to the end; its kernels write as its delegates (w2s_lib.runlock).
+  A second pipeline (or notebook) on the same run stops at once, naming the holder, and touches nothing.
+- Ctrl-C stops with "interrupted; re-run to resume": finished stages stay, a stage in progress resumes from its
+  last finished shard.
+- `--dry-run` checks everything a run would need before anything runs (the preset's types, ranges and paths,
+  the -p parameters against the notebooks' declared types, that the runs directory can be written) and fails
+  on what would fail later.
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from . import runlock
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
 
 REPORT_STEP = "06"                      # the notebook that collects all seeds (runs once per preset)
@@ -111,6 +120,8 @@ def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = 
                                        kernel_name=None, extra_arguments=KERNEL_ARGS)
         except PapermillExecutionError as e:
             fh.write(f"\n# FAILED in cell {e.cell_index} ({e.ename}: {e.evalue})\n")
+            if e.ename == "KeyboardInterrupt":      # Ctrl-C reached the kernel too
+                raise KeyboardInterrupt from None
             raise NotebookFailed(_failure_report(nb, out_nb, log, e)) from None
         except Exception as e:  # kernel died, timeout, missing kernel: no cell to show
             fh.write(f"\n# FAILED: {type(e).__name__}: {e}\n")
@@ -189,6 +200,22 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
     slices = _device_slices(args.jobs)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     pending, running, failed = list(seeds), {}, []
+    try:
+        _schedule(args, runs_dir, slices, threads, pending, running, failed)
+    except KeyboardInterrupt:               # Ctrl-C reached the children too: let them stop and say so
+        for _, proc in running.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+        raise
+    if failed and pending:
+        print(f"not started after the failure: seeds {pending}", flush=True)
+    return failed
+
+
+def _schedule(args: argparse.Namespace, runs_dir: Path, slices: list, threads: int, pending: list, running: dict,
+              failed: list) -> None:
     while pending or running:
         while pending and len(running) < args.jobs and not failed:
             seed = pending.pop(0)
@@ -200,8 +227,9 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
                 cmd += ["--from", args.start]
             if args.until:
                 cmd += ["--until", args.until]
-            for item in args.param:
-                cmd += ["-p", item]
+            for item in args.param:         # model paths as check_params made them (absolute)
+                key = item.partition("=")[0]
+                cmd += ["-p", f"{key}={args.params[key]}" if key in MODEL_PARAMS else item]
             env = dict(os.environ)
             env.setdefault("OMP_NUM_THREADS", str(threads))
             if slices[slot] is not None:
@@ -215,9 +243,6 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
                 del running[seed]
                 if proc.returncode != 0:
                     failed.append(seed)
-    if failed and pending:
-        print(f"not started after the failure: seeds {pending}", flush=True)
-    return failed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -236,6 +261,71 @@ def list_presets_text() -> str:
             desc = f"(invalid: {e})"
         lines.append(f"{name:<30} {desc}")
     return "\n".join(lines)
+
+
+MODEL_PARAMS = ("weak_base", "strong_base", "weak_model")
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+
+def check_params(params: dict, notebooks: Sequence[Notebook]) -> list[str]:
+    """What is wrong with the -p parameters for these notebooks: names no notebook declares, values whose type
+    differs from the one a notebook declares (`n_samples: int = 0` given "four"), local model paths that do not
+    exist. Existing relative model paths are made absolute in `params` (the kernels run in notebooks/)."""
+    from .preset_types import looks_local
+
+    errors = []
+    declared: dict[str, list[tuple[str, str]]] = {}
+    for nb in notebooks:
+        import papermill
+
+        for name, info in papermill.inspect_notebook(str(nb.path)).items():
+            declared.setdefault(name, []).append((nb.path.name, info.get("inferred_type_name") or ""))
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        errors.append(f"no notebook of this run declares parameter(s) {unknown}")
+    for name, value in params.items():
+        for nb_name, typ in declared.get(name, []):
+            want = _TYPES.get(typ)
+            if want and (not isinstance(value, want) or (isinstance(value, bool) and bool not in want)):
+                errors.append(f"-p {name}={value!r}: {nb_name} declares {name}: {typ}, got {type(value).__name__}")
+                break
+        if name in MODEL_PARAMS and isinstance(value, str) and value:
+            if Path(value).expanduser().exists():
+                params[name] = str(Path(value).expanduser().resolve())
+            elif looks_local(value):
+                errors.append(f"-p {name}={value}: a local path that does not exist (a hub id is 'name' or "
+                              "'org/name')")
+    return errors
+
+
+def check_writable(run_dirs: Sequence[Path]) -> list[str]:
+    """The run directories this run would write that the user cannot write (or create)."""
+    errors = []
+    for d in run_dirs:
+        probe = d
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        target = runlock.lock_path(d) if runlock.lock_path(d).exists() else probe
+        if not os.access(target, os.W_OK) or (probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK)):
+            errors.append(f"cannot write {d}: permission denied on {target} (choose another --runs-dir or W2S_RUNS)")
+    return errors
+
+
+def lock_notes(run_dirs: Sequence[Path]) -> list[str]:
+    """Who holds the lock of each of these run directories now (empty when nobody does)."""
+    notes = []
+    for d in run_dirs:
+        if not runlock.lock_path(d).exists():
+            continue
+        try:
+            with runlock.acquire(d):
+                pass
+        except runlock.RunLockedError:
+            notes.append(f"note: {d} is being written now by {runlock.describe(runlock.holder(d))}; a run started "
+                         "now would stop at once")
+        except PermissionError:
+            pass
+    return notes
 
 
 def dry_run(preset_name: str, seeds: Sequence[int] | None, notebooks: list[Notebook]) -> str:
@@ -285,6 +375,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted; re-run to resume (the same command: finished stages are skipped, a stage in "
+              "progress resumes from its last finished shard)", file=sys.stderr, flush=True)
+        return 130
+    except runlock.RunDirAccessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except PermissionError as e:
+        print(f"error: permission denied: {e.filename or ''} ({e.strerror or e})", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_presets:
         print(list_presets_text())
@@ -302,9 +407,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_nb = next((nb for nb in all_nbs if nb.step == REPORT_STEP), None)
     run_report_nb = not args.no_report and report_nb is not None and (args.report or report_nb in chosen)
     seeds = args.seeds if args.seeds is not None else preset.seeds
-    if args.dry_run:
-        print(dry_run(args.preset, seeds, per_seed + ([report_nb] if run_report_nb else [])))
-        return 0
     if not per_seed and not run_report_nb:
         print(f"error: no notebooks to run in {args.notebooks_dir} (range {args.start or 'start'}.."
               f"{args.until or 'end'})", file=sys.stderr)
@@ -312,19 +414,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report and report_nb is None:
         print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)
         return 2
-
-    if args.params:
-        used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
-        declared = set().union(*(declared_parameters(nb.path) for nb in used))
-        unknown = sorted(set(args.params) - declared)
-        if unknown:
-            print(f"error: no notebook of this run declares parameter(s) {unknown}", file=sys.stderr)
-            return 2
-
+    used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
+    errors = check_params(args.params, used) if args.params else []
     runs_dir = (args.runs_dir or RUNS_DIR).resolve()
+    name = preset.name
+    lock_dirs = ([seed_run_dir(runs_dir, name, s) for s in seeds] if per_seed else []) + \
+        ([runs_dir / name] if run_report_nb else [])
+    errors += check_writable(lock_dirs)
+    if errors:
+        print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(dry_run(args.preset, seeds, used))
+        for note in lock_notes(lock_dirs):
+            print(note)
+        return 0
+
     # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see the same.
     os.environ["W2S_RUNS"] = str(runs_dir)
-    name = preset.name
+    from .runstore import RunStore
+
+    holds: list[runlock.Hold] = []
+    for d in lock_dirs:                     # one writer per run: every lock before anything runs
+        try:
+            holds.append(runlock.acquire(d))
+        except runlock.RunLockedError as e:
+            for h in holds:
+                h.release()
+            hint = ("\n(this is the lock of the report, runs/<preset>/report.md: add --no-report to run other "
+                    "seeds meanwhile)" if d == runs_dir / name else "")
+            print(f"error: {e}{hint}", file=sys.stderr)
+            return 3
+        if d != runs_dir / name and holds[-1].fresh and not holds[-1].delegated:
+            RunStore(d).clean_orphans()     # partial dirs no writer can resume, left by a killed run
+    token_before = os.environ.get(runlock.ENV_TOKEN)
+    os.environ[runlock.ENV_TOKEN] = runlock.child_env_token()     # our kernels write as our delegates
+    try:
+        return _run(args, preset, seeds, per_seed, report_nb, run_report_nb, runs_dir, name)
+    finally:
+        if token_before is None:
+            os.environ.pop(runlock.ENV_TOKEN, None)
+        else:
+            os.environ[runlock.ENV_TOKEN] = token_before
+        for h in holds:
+            h.release()
+
+
+def _run(args: argparse.Namespace, preset, seeds: Sequence[int], per_seed: list[Notebook], report_nb: Notebook | None,
+         run_report_nb: bool, runs_dir: Path, name: str) -> int:
     start = time.time()
     failed: list[int] = []
     if per_seed and args.jobs > 1 and len(seeds) > 1:
