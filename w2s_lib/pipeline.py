@@ -41,6 +41,7 @@ from typing import Sequence
 
 from . import runlock
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
+from .pipeline_checks import MODEL_PARAMS, check_params, check_writable, lock_notes, take_locks
 
 REPORT_STEP = "06"                      # the notebook that collects all seeds (runs once per preset)
 # The kernel's own log (e.g. ipykernel's warning that it talks over local TCP) would interleave with our progress
@@ -263,71 +264,6 @@ def list_presets_text() -> str:
     return "\n".join(lines)
 
 
-MODEL_PARAMS = ("weak_base", "strong_base", "weak_model")
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
-
-
-def check_params(params: dict, notebooks: Sequence[Notebook]) -> list[str]:
-    """What is wrong with the -p parameters for these notebooks: names no notebook declares, values whose type
-    differs from the one a notebook declares (`n_samples: int = 0` given "four"), local model paths that do not
-    exist. Existing relative model paths are made absolute in `params` (the kernels run in notebooks/)."""
-    from .preset_types import looks_local
-
-    errors = []
-    declared: dict[str, list[tuple[str, str]]] = {}
-    for nb in notebooks:
-        import papermill
-
-        for name, info in papermill.inspect_notebook(str(nb.path)).items():
-            declared.setdefault(name, []).append((nb.path.name, info.get("inferred_type_name") or ""))
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        errors.append(f"no notebook of this run declares parameter(s) {unknown}")
-    for name, value in params.items():
-        for nb_name, typ in declared.get(name, []):
-            want = _TYPES.get(typ)
-            if want and (not isinstance(value, want) or (isinstance(value, bool) and bool not in want)):
-                errors.append(f"-p {name}={value!r}: {nb_name} declares {name}: {typ}, got {type(value).__name__}")
-                break
-        if name in MODEL_PARAMS and isinstance(value, str) and value:
-            if Path(value).expanduser().exists():
-                params[name] = str(Path(value).expanduser().resolve())
-            elif looks_local(value):
-                errors.append(f"-p {name}={value}: a local path that does not exist (a hub id is 'name' or "
-                              "'org/name')")
-    return errors
-
-
-def check_writable(run_dirs: Sequence[Path]) -> list[str]:
-    """The run directories this run would write that the user cannot write (or create)."""
-    errors = []
-    for d in run_dirs:
-        probe = d
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        target = runlock.lock_path(d) if runlock.lock_path(d).exists() else probe
-        if not os.access(target, os.W_OK) or (probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK)):
-            errors.append(f"cannot write {d}: permission denied on {target} (choose another --runs-dir or W2S_RUNS)")
-    return errors
-
-
-def lock_notes(run_dirs: Sequence[Path]) -> list[str]:
-    """Who holds the lock of each of these run directories now (empty when nobody does)."""
-    notes = []
-    for d in run_dirs:
-        if not runlock.lock_path(d).exists():
-            continue
-        try:
-            with runlock.acquire(d):
-                pass
-        except runlock.RunLockedError:
-            notes.append(f"note: {d} is being written now by {runlock.describe(runlock.holder(d))}; a run started "
-                         "now would stop at once")
-        except PermissionError:
-            pass
-    return notes
-
-
 def dry_run(preset_name: str, seeds: Sequence[int] | None, notebooks: list[Notebook]) -> str:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from .costs import format_plan, plan
@@ -415,47 +351,41 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)
         return 2
     used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
-    errors = check_params(args.params, used) if args.params else []
     runs_dir = (args.runs_dir or RUNS_DIR).resolve()
     name = preset.name
     lock_dirs = ([seed_run_dir(runs_dir, name, s) for s in seeds] if per_seed else []) + \
         ([runs_dir / name] if run_report_nb else [])
-    errors += check_writable(lock_dirs)
-    if errors:
-        print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
-        return 2
-    if args.dry_run:
-        print(dry_run(args.preset, seeds, used))
-        for note in lock_notes(lock_dirs):
-            print(note)
-        return 0
-
-    # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see the same.
-    os.environ["W2S_RUNS"] = str(runs_dir)
-    from .runstore import RunStore
-
+    errors = check_writable(lock_dirs)
     holds: list[runlock.Hold] = []
-    for d in lock_dirs:                     # one writer per run: every lock before anything runs
+    if not errors and not args.dry_run:
         try:
-            holds.append(runlock.acquire(d))
+            holds = take_locks(lock_dirs, report_dir=runs_dir / name)     # before anything else: fail fast
         except runlock.RunLockedError as e:
-            for h in holds:
-                h.release()
-            hint = ("\n(this is the lock of the report, runs/<preset>/report.md: add --no-report to run other "
-                    "seeds meanwhile)" if d == runs_dir / name else "")
-            print(f"error: {e}{hint}", file=sys.stderr)
+            print(f"error: {e}", file=sys.stderr)
             return 3
-        if d != runs_dir / name and holds[-1].fresh and not holds[-1].delegated:
-            RunStore(d).clean_orphans()     # partial dirs no writer can resume, left by a killed run
-    token_before = os.environ.get(runlock.ENV_TOKEN)
-    os.environ[runlock.ENV_TOKEN] = runlock.child_env_token()     # our kernels write as our delegates
     try:
-        return _run(args, preset, seeds, per_seed, report_nb, run_report_nb, runs_dir, name)
+        errors += check_params(args.params, used) if args.params else []
+        if errors:
+            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+            return 2
+        if args.dry_run:
+            print(dry_run(args.preset, seeds, used))
+            for note in lock_notes(lock_dirs):
+                print(note)
+            return 0
+        # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see
+        # the same.
+        os.environ["W2S_RUNS"] = str(runs_dir)
+        token_before = os.environ.get(runlock.ENV_TOKEN)
+        os.environ[runlock.ENV_TOKEN] = runlock.child_env_token()     # our kernels write as our delegates
+        try:
+            return _run(args, preset, seeds, per_seed, report_nb, run_report_nb, runs_dir, name)
+        finally:
+            if token_before is None:
+                os.environ.pop(runlock.ENV_TOKEN, None)
+            else:
+                os.environ[runlock.ENV_TOKEN] = token_before
     finally:
-        if token_before is None:
-            os.environ.pop(runlock.ENV_TOKEN, None)
-        else:
-            os.environ[runlock.ENV_TOKEN] = token_before
         for h in holds:
             h.release()
 
