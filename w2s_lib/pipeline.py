@@ -30,10 +30,13 @@ notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,9 +119,10 @@ def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = 
         fh.write(f"# {nb.path} -> {out_nb}\n# parameters: {params}\n")
         fh.flush()
         try:
-            papermill.execute_notebook(str(nb.path), str(out_nb), parameters=params, progress_bar=False,
-                                       stdout_file=fh, stderr_file=fh, cwd=str(nb.path.parent),
-                                       kernel_name=None, extra_arguments=KERNEL_ARGS)
+            with _interrupt_forwarded():
+                papermill.execute_notebook(str(nb.path), str(out_nb), parameters=params, progress_bar=False,
+                                           stdout_file=fh, stderr_file=fh, cwd=str(nb.path.parent),
+                                           kernel_name=None, extra_arguments=KERNEL_ARGS)
         except PapermillExecutionError as e:
             fh.write(f"\n# FAILED in cell {e.cell_index} ({e.ename}: {e.evalue})\n")
             if e.ename == "KeyboardInterrupt":      # Ctrl-C reached the kernel too
@@ -131,6 +135,34 @@ def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = 
     seconds = time.time() - start
     print(f"{label}{nb.stem} done in {seconds:.0f} s  ({out_nb})", flush=True)
     return seconds
+
+
+@contextlib.contextmanager
+def _interrupt_forwarded():
+    """Ctrl-C while a notebook runs: the kernel runs in its own session and does not see it, so interrupt its
+    running cell (as JupyterLab's stop button does); papermill then returns and we stop with "interrupted". A
+    second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    forwarded = []
+
+    def handler(signum, frame):
+        import psutil
+
+        kids = [] if forwarded else psutil.Process().children()
+        if not kids:
+            raise KeyboardInterrupt
+        for kid in kids:
+            with contextlib.suppress(psutil.Error):
+                kid.send_signal(signal.SIGINT)
+        forwarded.append(True)
+
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _failure_report(nb: Notebook, out_nb: Path, log: Path, e: Exception) -> str:
@@ -203,12 +235,17 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
     pending, running, failed = list(seeds), {}, []
     try:
         _schedule(args, runs_dir, slices, threads, pending, running, failed)
-    except KeyboardInterrupt:               # Ctrl-C reached the children too: let them stop and say so
+    except KeyboardInterrupt:               # a terminal's Ctrl-C reaches the children too: let them stop
         for _, proc in running.values():
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:        # the signal was ours alone (kill -INT): pass it on
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    proc.wait()
         raise
     if failed and pending:
         print(f"not started after the failure: seeds {pending}", flush=True)
