@@ -94,20 +94,15 @@ def require(obj: dict, field: str, path: str | os.PathLike, lineno: int | None =
     return obj[field]
 
 
-_UMASK: int | None = None
-
-
 def file_mode() -> int:
     """The mode a plain `open(path, "w")` would give a new file under the process's umask (0644 under 022)."""
-    global _UMASK
-    if _UMASK is None:
-        try:                                       # Linux: read it without changing it
-            with open("/proc/self/status", encoding="ascii") as fh:
-                _UMASK = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-        except (OSError, StopIteration, ValueError):
-            _UMASK = os.umask(0o022)
-            os.umask(_UMASK)
-    return 0o666 & ~_UMASK
+    try:                                           # Linux: read the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)                    # elsewhere: set and restore it
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
