@@ -146,7 +146,8 @@ def _try_flock(fd: int, root: Path) -> bool:
 def _write_record(fd: int) -> None:
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join([os.path.basename(sys.executable)] + sys.argv)[:300], "token": _TOKEN}
+            "command": " ".join(getattr(sys, "orig_argv", None) or [sys.executable] + sys.argv)[:300],
+            "token": _TOKEN}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
 
