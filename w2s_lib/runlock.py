@@ -14,6 +14,8 @@ Who holds it:
   the one the holder wrote into the lock file writes as the holder's delegate. If the holder dies while a
   delegate still runs, the delegate takes the lock over at its next write (`ensure_writer`).
 - Anybody else fails at once with RunLockedError naming the holder: pid, host, start time and command.
+- Any process that takes the lock puts its token into its own W2S_RUN_LOCK_TOKEN, so the processes it starts
+  (generation or training workers, a kernel) write as its delegates while it holds the lock.
 
 The lock file stays in place; it holds the current holder's JSON (pid, host, started, command, token) and is
 emptied when the holder releases it. A lock dies with its process (the kernel drops flock locks of a dead
@@ -157,6 +159,7 @@ def _take(root: Path) -> _Entry:
     fd = _open_lock(root)
     if _try_flock(fd, root):
         _write_record(fd)
+        os.environ[ENV_TOKEN] = child_env_token()     # processes we start (workers, kernels) are our delegates
         return _Entry(root, fd)
     info = holder(root)
     os.close(fd)
@@ -237,9 +240,9 @@ def ensure_writer(root: str | os.PathLike) -> None:
         return
     key = _key(root)
     entry = _HELD.get(key)
-    if entry is None:
-        raise RunLockedError(f"{key}: this process writes without holding the run lock (open the stage with "
-                             "RunStore.stage(), which takes it)")
+    if entry is None:              # e.g. a worker process writing shards of a stage its parent opened
+        with acquire(key):         # RunLockedError unless nobody writes here or we write for the holder
+            return
     if entry.fd is not None:
         try:
             same = os.fstat(entry.fd).st_ino == os.stat(lock_path(key)).st_ino
