@@ -153,6 +153,7 @@ def _interrupt_forwarded():
         kids = [] if forwarded else psutil.Process().children()
         if not kids:
             raise KeyboardInterrupt
+        print("\nCtrl-C: interrupting the running cell (press it again to stop at once)", file=sys.stderr, flush=True)
         for kid in kids:
             with contextlib.suppress(psutil.Error):
                 kid.send_signal(signal.SIGINT)

@@ -135,7 +135,7 @@ class RunStore:
         st._finalizer = weakref.finalize(st, hold.release)    # given back at commit, or when `st` is dropped
         if hold.fresh:
             self.clean_orphans()
-        if st.done:                                           # committed by the writer we waited behind
+        if st.done:                                           # another writer committed it before we locked
             st._release()
             return st
         st._open()
