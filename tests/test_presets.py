@@ -161,3 +161,27 @@ def test_a_preset_that_is_not_utf8_is_named(tmp_path):
     p.write_bytes(b"extends: toy\ndescription: caf\xe9\n")
     with pytest.raises(PresetError, match=r"p\.yaml: not valid UTF-8"):
         load_preset(p)
+
+
+def test_every_schema_key_has_a_type():
+    from w2s_lib.preset_types import TYPES
+    from w2s_lib.presets import SCHEMA
+
+    assert {s: sorted(keys) for s, keys in SCHEMA.items()} == {s: sorted(keys) for s, keys in TYPES.items()}
+
+
+def test_a_bad_launcher_names_the_file_line_and_key(tmp_path):
+    p = write(tmp_path, "extends: toy\ntrain:\n  launcher: slurm\n")
+    with pytest.raises(PresetError, match=rf"^{p}:3: train.launcher must be inprocess or accelerate"):
+        load_preset(p)
+
+
+def test_a_notebooks_overrides_are_checked_like_the_preset(tmp_path):
+    from w2s_lib.context import open_run
+
+    with pytest.raises(ValueError, match=r"overrides: stage2.n_samples must be an integer >= 1, got 'four'"):
+        open_run("smoke", 0, str(tmp_path), overrides={"stage2": {"n_samples": "four"}})
+    with pytest.raises(ValueError, match=r"strong_base='/no/such/model': a local path that does not exist"):
+        open_run("smoke", 0, str(tmp_path), strong_base="/no/such/model")
+    ctx = open_run("smoke", 0, str(tmp_path), strong_base="Qwen/Qwen2.5-7B", overrides={"stage2": {"n_samples": 3}})
+    assert ctx.preset.models["strong_base"] == "Qwen/Qwen2.5-7B" and ctx.preset.stage2["n_samples"] == 3

@@ -208,7 +208,8 @@ def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = 
         bad = set(values) - set(SCHEMA[section])
         if bad:
             raise ValueError(f"overrides: unknown key(s) {sorted(bad)} in {section!r}")
-        wrong = [f"{section}.{k} {TYPES[section][k](v)}" for k, v in values.items() if TYPES[section][k](v)]
+        wrong = [f"{section}.{k} {bad}" for k, v in values.items()
+                 if (bad := TYPES[section][k](v) if k in TYPES[section] else None)]
         if wrong:
             raise ValueError(f"overrides: {'; '.join(wrong)}")
         target.update(values)

@@ -108,7 +108,7 @@ TYPES: dict[str, dict[str, Check]] = {
                    "subprocess": boolean(), "shard_size": integer(1, none=True), "engine": mapping()},
     "icl": {"n_demos": integer(0), "demo_seed": integer()},
     "train": {"weak_sft": string(), "strong_sft": string(), "dpo": string(), "orpo": string(),
-              "launcher": one_of("inprocess", "accelerate"), "num_processes": integer(1),
+              "launcher": string(none=False), "num_processes": integer(1),     # its values: load_preset
               "accelerate_config": string(), "overrides": mapping(mapping())},
     "stage1": {"iterations": integer(1), "subsets": list_of(one_of("weak", "icl", "hybrid")),
                "m_plus": one_of("weak", "icl", "hybrid")},
@@ -171,7 +171,8 @@ def check_types(data: dict, path: Path, lines: dict, schema: dict[str, dict[str,
             return (f"{where(path, lines, section, bad_keys[0])}: unknown key(s) {bad_keys} in '{section}'; "
                     f"allowed: {sorted(schema[section])}")
         for key, value in given.items():
-            bad = TYPES[section][key](value)
+            check = TYPES.get(section, {}).get(key)      # a key without a type here is checked by load_preset
+            bad = check(value) if check else None
             if bad:
                 return f"{where(path, lines, section, key)}: {section}.{key} {bad}"
     return None

@@ -241,6 +241,8 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     if sections["stage1"]["m_plus"] not in sections["stage1"]["subsets"]:
         raise PresetError(f"{at('stage1', 'm_plus')}: stage1.m_plus must be one of stage1.subsets "
                           f"{sections['stage1']['subsets']}")
+    if sections["train"]["launcher"] not in ("inprocess", "accelerate"):
+        raise PresetError(f"{at('train', 'launcher')}: train.launcher must be inprocess or accelerate")
     s2 = sections["stage2"]
     if not (0 < s2["min_conf"] <= s2["flip_conf"] <= 1):
         raise PresetError(f"{at('stage2', 'min_conf')}: stage2 needs 0 < min_conf <= flip_conf <= 1 "
