@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class _Entry:
 
 
 _HELD: dict[Path, _Entry] = {}
+_MUTEX = threading.RLock()           # threads of one process share its holds
 
 
 def lock_path(root: str | os.PathLike) -> Path:
@@ -204,22 +206,24 @@ def acquire(root: str | os.PathLike) -> Hold:
     key = _key(root)
     if _disabled():
         return Hold(key, fresh=False)
-    entry = _HELD.get(key)
-    fresh = entry is None
-    if entry is None:
-        entry = _HELD[key] = _take(key)
-    entry.count += 1
-    return Hold(key, fresh)
+    with _MUTEX:
+        entry = _HELD.get(key)
+        fresh = entry is None
+        if entry is None:
+            entry = _HELD[key] = _take(key)
+        entry.count += 1
+        return Hold(key, fresh)
 
 
 def _release(key: Path) -> None:
-    entry = _HELD.get(key)
-    if entry is None:
-        return
-    entry.count -= 1
-    if entry.count > 0:
-        return
-    del _HELD[key]
+    with _MUTEX:
+        entry = _HELD.get(key)
+        if entry is None:
+            return
+        entry.count -= 1
+        if entry.count > 0:
+            return
+        del _HELD[key]
     if entry.fd is not None:
         try:
             os.ftruncate(entry.fd, 0)            # name no holder once we are gone
