@@ -345,3 +345,28 @@ def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
     assert "## Majority vote against greedy" in text
     assert f"| Stage I iter 2, hybrid set = M_plus | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} | 4 |" in text
     assert f"| strong ceiling (train_2 gold; reference only) | 2 | 20 | 0 | 12 | {A.sign_test_p(0, 12):.2g} | - |" in text
+
+
+def test_missing_prediction_rows_fail_the_report_instead_of_shrinking_it(tmp_path):
+    """Issue 20, point 3: three lines dropped from eval_dpo/predictions.jsonl used to give other figures (n 24 -> 21)
+    through the per-question intersection; now collecting fails, naming the file."""
+    from w2s_lib.jsonl import DataError
+
+    runs = {0: {"weak_model": 2, "sft_iter2_hybrid": 4, "dpo": 6}}
+    make_runs(tmp_path, runs=runs)
+    f = tmp_path / "smoke" / "seed0" / "eval_dpo" / "predictions.jsonl"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:5] + lines[8:]))
+    with pytest.raises(DataError, match=rf"{f}: has \d+ bytes, the commit recorded \d+ .*rm -r"):
+        A.orderings(A.collect("smoke", tmp_path))
+
+
+def test_two_evaluations_over_different_questions_are_refused(tmp_path):
+    from w2s_lib.jsonl import DataError
+
+    root = tmp_path / "smoke" / "seed0"
+    commit_eval(root, "weak_model", 2)
+    commit_eval(root, "sft_full_weak", 3, n=N - 3)            # committed that way: consistent with itself
+    with pytest.raises(DataError, match=r"eval_sft_full_weak and eval_weak_model predict different questions "
+                                        r"\(7 and 10, 3 not in both\)"):
+        A.orderings(A.collect("smoke", tmp_path))

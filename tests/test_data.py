@@ -162,6 +162,14 @@ def test_malformed_line_and_duplicate_id(tmp_path):
         load_jsonl_records(p, "w2s")
 
 
+def test_a_byte_that_is_not_utf8_names_file_and_line(tmp_path):
+    p = tmp_path / "mine.jsonl"
+    p.write_bytes('{"question": "Tom has 3 apples.", "answer": "#### 3"}\n'.encode()
+                  + b'{"question": "Caf\xe9 sells 2 cakes.", "answer": "#### 2"}\n')
+    with pytest.raises(DataError, match=r"mine\.jsonl:2: not valid UTF-8 \(byte 0xe9 at column 18\)"):
+        load_jsonl_records(p, "gsm8k")
+
+
 def test_math_train_splits_missing_from_snapshot_is_explained():
     with pytest.raises(DataError, match="load_math_train_pool"):
         load_paper_splits("math", root=FIX / "w2s_raw")

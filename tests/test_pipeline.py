@@ -133,7 +133,9 @@ def test_failure_stops_with_the_cell_shown_and_rerun_resumes(series, tmp_path, c
     assert "about to fail" in (runs / "smoke" / "seed0" / "notebooks" / "02_second.log").read_text()
     assert "\x1b[" not in err                                  # ANSI colours stripped from the traceback
     # stopped at the first failure: seed 1 never started, the report did not run
-    assert not (runs / "smoke" / "seed1").exists() and not (runs / "smoke" / "report.md").exists()
+    # (the pipeline locked seed 1's run dir before it started: the dir holds the lock file, nothing else)
+    assert [p.name for p in (runs / "smoke" / "seed1").iterdir()] == [".lock"]
+    assert not (runs / "smoke" / "report.md").exists()
     assert computed(runs) == ["0"]
 
     (series / "FAIL").unlink()                                 # the fix
@@ -217,3 +219,104 @@ def test_list_presets_and_bad_preset(capsys):
     assert "paper-gsm8k-llama2-7b" in out and "single-gpu" in out and "toy" in out
     assert main(["--preset", "no-such-preset", "--dry-run"]) == 2
     assert "known presets" in capsys.readouterr().err
+
+
+# ---- one writer per run, interruption, checks before anything runs (issue 20) ----------------------------------
+HOLD = """
+import os, time
+from pathlib import Path
+from w2s_lib.runstore import RunStore
+st = RunStore(run_dir).stage("held", {"seed": seed})
+if not st.done:
+    (st.path / "who.txt").write_text(str(os.getpid()))
+    Path(signal_dir, "started").write_text("1")
+    t = time.time()
+    while not Path(signal_dir, "release").exists() and time.time() - t < 300:
+        time.sleep(0.1)
+    st.commit({"pid": os.getpid()})
+"""
+
+
+@pytest.fixture
+def holding(tmp_path) -> tuple[Path, Path, list[str]]:
+    """A one-notebook series whose stage waits for a `release` file; the command line that runs it."""
+    d, sig = tmp_path / "hold_nbs", tmp_path / "sig"
+    d.mkdir()
+    sig.mkdir()
+    write_nb(d / "01_hold.ipynb", 'preset = "toy"\nseed = 0\nrun_dir = ""\nsignal_dir = ""\n', HOLD)
+    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke", "--seeds", "0", "--notebooks-dir", str(d),
+           "--runs-dir", str(tmp_path / "runs"), "-p", f"signal_dir={sig}"]
+    return tmp_path / "runs" / "smoke" / "seed0", sig, cmd
+
+
+def start(cmd: list[str], sig: Path) -> subprocess.Popen:
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=str(REPO_ROOT), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t = time.time()
+    while not (sig / "started").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t < 300, "the first pipeline never started its stage"
+        time.sleep(0.1)
+    return proc
+
+
+def snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+
+
+def test_two_pipelines_on_one_run_the_second_stops_at_once_naming_the_first(holding):
+    run_dir, sig, cmd = holding
+    first = start(cmd, sig)
+    before = snapshot(run_dir)
+    second = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=str(REPO_ROOT),
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 3
+    assert f"error: {run_dir} is being written by another process (pid {first.pid} on " in second.stderr
+    assert "w2s_lib.pipeline --preset smoke" in second.stderr                 # the holder's command line
+    assert snapshot(run_dir) == before                                         # nothing of the first touched
+    (sig / "release").write_text("")
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    kernel_pid = (run_dir / "held" / "who.txt").read_text()
+    assert json.loads((run_dir / "held" / "metrics.json").read_text()) == {"pid": int(kernel_pid)}
+    assert (run_dir / ".lock").read_text() == ""                               # released
+
+
+def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(holding):
+    import signal
+
+    run_dir, sig, cmd = holding
+    proc = start(cmd, sig)
+    proc.send_signal(signal.SIGINT)                                            # what Ctrl-C sends the pipeline
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    assert "interrupted; re-run to resume" in err and "Traceback" not in err
+    assert (run_dir / "held.partial" / "who.txt").exists()                     # the stage in progress is kept
+    (sig / "release").write_text("")
+    again = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=str(REPO_ROOT),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (run_dir / "held" / "metrics.json").is_file()
+
+
+def test_dry_run_fails_on_a_preset_value_that_would_fail_later(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('extends: smoke\nstage2:\n  n_samples: "four"\n')
+    assert main(["--preset", str(bad), "--dry-run"]) == 2
+    assert f"error: {bad}:3: stage2.n_samples must be an integer >= 1, got 'four'" in capsys.readouterr().err
+    bad.write_text("extends: smoke\nmodels: {strong_base: /no/such/model}\n")
+    assert main(["--preset", str(bad), "--dry-run"]) == 2
+    assert f"error: {bad}:2: models.strong_base is '/no/such/model', a local path that does not exist" in \
+        capsys.readouterr().err
+
+
+def test_dry_run_checks_parameters_against_the_notebooks(capsys):
+    assert main(["--preset", "smoke", "--dry-run", "-p", "n_samples=four", "-p", "strong_base=/no/such/model"]) == 2
+    err = capsys.readouterr().err
+    assert "-p n_samples='four': 04_stage2_preference.ipynb declares n_samples: int, got str" in err
+    assert "-p strong_base=/no/such/model: a local path that does not exist" in err
+    assert main(["--preset", "smoke", "--dry-run", "-p", "n_samples=4"]) == 0

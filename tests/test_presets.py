@@ -31,7 +31,7 @@ def write(tmp_path, text):
 
 def test_typo_in_a_section_names_file_and_key(tmp_path):
     p = write(tmp_path, "extends: toy\nstage2: {min_confidence: 0.5}\n")
-    with pytest.raises(PresetError, match=r"p\.yaml: unknown key\(s\) \['min_confidence'\] in 'stage2'"):
+    with pytest.raises(PresetError, match=r"p\.yaml:2: unknown key\(s\) \['min_confidence'\] in 'stage2'"):
         load_preset(p)
 
 
@@ -109,3 +109,79 @@ def test_the_report_keeps_a_stage2_method_the_preset_no_longer_lists(tmp_path):
     names = [n for n, _ in method_order(ctx)]
     assert names.index("dpo") < names.index("orpo") < names.index("sft_ceiling")
     assert dict(method_order(ctx))["orpo"] == "Stage II ORPO (from M_plus)"
+
+
+# ---- types, ranges and local paths, checked at load time (issue 20) ------------------------------------------
+@pytest.mark.parametrize("line, key, wrong", [
+    ('stage2: {n_samples: "four"}', "stage2.n_samples", "must be an integer >= 1, got 'four' (a string)"),
+    ('stage2: {min_conf: "0.6"}', "stage2.min_conf", "must be a number > 0 and <= 1, got '0.6' (a string)"),
+    ("stage2: {n_samples: 0}", "stage2.n_samples", "must be an integer >= 1, got 0"),
+    ("stage2: {n_samples: true}", "stage2.n_samples", "must be an integer >= 1, got True (a boolean)"),
+    ("generation: {max_new_tokens: 12.5}", "generation.max_new_tokens", "must be an integer >= 1"),
+    ("stage1: {subsets: [weak, hybird]}", "stage1.subsets", "item 1 must be one of weak, icl, hybrid"),
+    ('generation: {stop: "\\n"}', "generation.stop", "must be a list or null"),
+    ("dataset: {sizes: {train_1: many}}", "dataset.sizes", "entry 'train_1' must be an integer >= 0"),
+    ("seeds: [0, one]", "seeds", "item 1 must be an integer"),
+])
+def test_a_bad_value_fails_at_load_naming_file_line_and_key(tmp_path, line, key, wrong):
+    p = write(tmp_path, f"name: mine\nextends: toy\n{line}\n")
+    with pytest.raises(PresetError) as e:
+        load_preset(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}:3: {key} {wrong}"), msg
+
+
+def test_a_bad_value_in_the_parent_names_the_parent_file(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("extends: toy\n\nstage2:\n  temperature: hot\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {parent}\nstage2: {{n_samples: 4}}\n")
+    with pytest.raises(PresetError, match=rf"^{parent}:4: stage2.temperature must be a number >= 0"):
+        load_preset(child)
+
+
+@pytest.mark.parametrize("value", ["/nonexistent/models/strong", "data/toy/strong_bas", "./strong", "~/no/such/model"])
+def test_a_local_model_path_that_does_not_exist_fails_at_load(tmp_path, value):
+    p = write(tmp_path, f"extends: toy\nmodels:\n  strong_base: {value}\n")
+    with pytest.raises(PresetError, match=rf"^{p}:3: models.strong_base is '{value}', a local path that does not "
+                                          r"exist"):
+        load_preset(p)
+
+
+def test_hub_ids_and_existing_paths_pass(tmp_path):
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    p = write(tmp_path, f"extends: toy\nmodels: {{weak_base: Qwen/Qwen2.5-0.5B, strong_base: {model_dir}}}\n")
+    preset = load_preset(p)
+    assert preset.model("weak_base") == "Qwen/Qwen2.5-0.5B" and preset.model("strong_base") == str(model_dir)
+
+
+def test_a_preset_that_is_not_utf8_is_named(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"extends: toy\ndescription: caf\xe9\n")
+    with pytest.raises(PresetError, match=r"p\.yaml: not valid UTF-8"):
+        load_preset(p)
+
+
+def test_every_schema_key_has_a_type():
+    from w2s_lib.preset_types import TYPES
+    from w2s_lib.presets import SCHEMA
+
+    assert {s: sorted(keys) for s, keys in SCHEMA.items()} == {s: sorted(keys) for s, keys in TYPES.items()}
+
+
+def test_a_bad_launcher_names_the_file_line_and_key(tmp_path):
+    p = write(tmp_path, "extends: toy\ntrain:\n  launcher: slurm\n")
+    with pytest.raises(PresetError, match=rf"^{p}:3: train.launcher must be inprocess or accelerate"):
+        load_preset(p)
+
+
+def test_a_notebooks_overrides_are_checked_like_the_preset(tmp_path):
+    from w2s_lib.context import open_run
+
+    with pytest.raises(ValueError, match=r"overrides: stage2.n_samples must be an integer >= 1, got 'four'"):
+        open_run("smoke", 0, str(tmp_path), overrides={"stage2": {"n_samples": "four"}})
+    with pytest.raises(ValueError, match=r"strong_base='/no/such/model': a local path that does not exist"):
+        open_run("smoke", 0, str(tmp_path), strong_base="/no/such/model")
+    ctx = open_run("smoke", 0, str(tmp_path), strong_base="Qwen/Qwen2.5-7B", overrides={"stage2": {"n_samples": 3}})
+    assert ctx.preset.models["strong_base"] == "Qwen/Qwen2.5-7B" and ctx.preset.stage2["n_samples"] == 3

@@ -73,7 +73,7 @@ def test_prepare_data_writes_sealed_layout(run):
     run_dir, train_1, train_2, test = run
     d = run_dir / "data"
     assert sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()) == [
-        "config.json", "metrics.json", "sealed/train_2.gold.jsonl", "test.jsonl", "train_1.jsonl",
+        "config.json", "manifest.json", "metrics.json", "sealed/train_2.gold.jsonl", "test.jsonl", "train_1.jsonl",
         "train_2.questions.jsonl"]
     questions = [json.loads(line) for line in (d / "train_2.questions.jsonl").read_text().splitlines()]
     assert [q["id"] for q in questions] == [r.id for r in train_2]

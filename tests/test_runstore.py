@@ -46,17 +46,17 @@ def test_changed_config_recomputes_and_replaces(tmp_path):
     assert computed and b.hash != a.hash
     assert (b.dir / "out.txt").read_text() == "new"
     assert not a.done and b.done
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]       # no .partial or .old-* left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "data"]   # no .partial or .old-* left
 
 
 def test_changed_upstream_recomputes_downstream(tmp_path):
     store = RunStore(tmp_path)
     build(store, "data", {"n": 3})
     w1, _ = build(store, "weak", {"lr": 1}, deps=["data"])
-    assert w1.deps == {"data": store.require("data").hash}
+    assert w1.deps == {"data": store.require("data").digest}
     _, again = build(store, "weak", {"lr": 1}, deps=["data"])
     assert not again
-    build(store, "data", {"n": 5})                       # upstream recomputed
+    build(store, "data", {"n": 5}, payload="y")          # upstream recomputed, with other content
     w2, recomputed = build(store, "weak", {"lr": 1}, deps=["data"])
     assert recomputed and w2.hash != w1.hash
 
@@ -159,3 +159,99 @@ def test_sharded_rejects_bad_rows(tmp_path):
     with pytest.raises(TypeError, match="list of dicts"):
         st.sharded("samples", [1], 1, lambda b: ["not a dict"])
     assert not (st.path / "samples" / "shard-00000.jsonl").exists()     # nothing written for a bad shard
+
+
+# ---- content-addressed "done" and checked reads (issue 20) ---------------------------------------------------
+def chain(store, data_payload):
+    """data -> weak -> eval_weak; returns which of them were computed."""
+    _, d = build(store, "data", {"n": 3}, payload=data_payload)
+    _, w = build(store, "weak", {"lr": 1}, deps=["data"])
+    _, e = build(store, "eval_weak", {"k": 0}, deps={"weak": "run 01", "data": "run 01"})
+    return d, w, e
+
+
+def test_an_upstream_stage_recomputed_with_other_content_recomputes_everything_below(tmp_path):
+    import shutil
+
+    store = RunStore(tmp_path)
+    assert chain(store, "47 rows") == (True, True, True)
+    assert chain(store, "47 rows") == (False, False, False)          # nothing changed: all skipped
+    shutil.rmtree(tmp_path / "data")                                  # same config, recomputed ...
+    assert chain(store, "48 rows") == (True, True, True)              # ... to other content: all below recompute
+    digest = store.require("data").digest
+    shutil.rmtree(tmp_path / "data")
+    assert chain(store, "48 rows") == (True, False, False)            # recomputed to the same content: kept
+    assert store.require("data").digest == digest
+    assert store.require("weak").deps == {"data": digest}
+
+
+def test_the_commit_records_a_manifest_of_what_it_wrote(tmp_path):
+    st = RunStore(tmp_path).stage("s", {})
+    (st.path / "sub").mkdir()
+    (st.path / "sub" / "rows.jsonl").write_text('{"a": 1}\n\n{"a": 2}\n')
+    st.commit({"n": 2})
+    m = json.loads((st.dir / "manifest.json").read_text())["files"]
+    assert sorted(m) == ["metrics.json", "sub/rows.jsonl"]
+    assert m["sub/rows.jsonl"]["rows"] == 2 and m["sub/rows.jsonl"]["bytes"] == len('{"a": 1}\n\n{"a": 2}\n')
+    assert json.loads((st.dir / "config.json").read_text())["digest"] == st.digest
+
+
+def predictions_stage(root, n=24):
+    st = RunStore(root).stage("eval_dpo", {"model": "dpo"})
+    (st.path / "predictions.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "correct": i % 2 == 0}) + "\n"
+                                                       for i in range(n)))
+    st.commit({"accuracy": 0.5, "n": n})
+    return st.dir / "predictions.jsonl"
+
+
+def test_dropping_rows_from_an_artifact_fails_the_read_naming_the_file(tmp_path):
+    from w2s_lib.analysis import SeedRun
+    from w2s_lib.jsonl import DataError
+
+    f = predictions_stage(tmp_path)
+    run = SeedRun(0, tmp_path, stages={"dpo": "dpo"})
+    assert len(run.predictions("dpo")) == 24
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:10] + lines[13:]))                  # three rows dropped by hand
+    with pytest.raises(DataError, match=rf"{f}: has \d+ bytes, the commit recorded \d+ .*rm -r {tmp_path / 'eval_dpo'}"):
+        run.predictions("dpo")
+    st = RunStore(tmp_path).stage("eval_dpo", {"model": "dpo"})      # the row check itself, past the size check
+    with pytest.raises(DataError, match=rf"{f}: 21 rows, but stage 'eval_dpo' recorded 24 when it was committed; "
+                                        r"the stage is damaged: discard it with `rm -r "):
+        st.read_jsonl("predictions.jsonl")
+
+
+def test_an_edited_artifact_of_the_same_size_fails_the_read(tmp_path):
+    from w2s_lib.jsonl import DataError
+
+    f = predictions_stage(tmp_path)
+    f.write_text(f.read_text().replace('"id": "q1"', '"id": "x1"', 1))     # same size, other content
+    with pytest.raises(DataError, match=rf"{f}: its content changed after stage 'eval_dpo' was committed"):
+        RunStore(tmp_path).require("eval_dpo").read_jsonl("predictions.jsonl")
+
+
+def test_committed_shards_are_read_back_checked(tmp_path):
+    from w2s_lib.jsonl import DataError
+
+    st = RunStore(tmp_path).stage("gen", {"k": 1})
+    rows = st.sharded("samples", list(range(6)), 3, square_rows)
+    st.commit()
+    assert st.sharded("samples", list(range(6)), 3, pytest.fail) == rows
+    shard = st.dir / "samples" / "shard-00001.jsonl"
+    shard.write_text(shard.read_text().splitlines(keepends=True)[0])
+    with pytest.raises(DataError, match=rf"{shard}: has"):
+        RunStore(tmp_path).require("gen")
+
+
+def test_artifacts_follow_the_umask(tmp_path):
+    import os
+
+    from w2s_lib.jsonl import write_jsonl
+
+    for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):
+        before = os.umask(umask)
+        try:
+            write_jsonl(tmp_path / f"u{umask:o}.jsonl", [{"a": 1}])
+        finally:
+            os.umask(before)
+        assert (tmp_path / f"u{umask:o}.jsonl").stat().st_mode & 0o777 == mode

@@ -69,8 +69,8 @@ def test_iteration_answers_and_second_selection(run):
     for side, st in out.items():
         rows = load_answers(run, st.name)
         assert [r["id"] for r in rows] == [q.id for q in q2]
-        assert st.deps == {"data": run.store.require("data").hash,
-                           f"sft_iter1_{side}": run.store.require(f"sft_iter1_{side}").hash}
+        assert st.deps == {"data": run.store.require("data").digest,
+                           f"sft_iter1_{side}": run.store.require(f"sft_iter1_{side}").digest}
     sel = select(run, 2, *stage1.answer_stages(1), verbose=False)
     assert sel.metrics["questions"] == 48 and sel.config["weak_side"] == "answers_iter1_weak"
 

@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
-from .jsonl import read_jsonl, write_json
+from .jsonl import DataError, write_json
 from .pairs import passes
 from .paths import CONFIGS_DIR, RUNS_DIR
 from .presets import Preset, load_preset
@@ -149,7 +149,7 @@ class SeedRun:
     def predictions(self, key: str) -> list[dict]:
         """Per-question test predictions ({id, correct, meta, ...}) of the model behind `key`."""
         stage = self.stages[key]
-        return read_jsonl(RunStore(self.root).require(EVAL_PREFIX + stage).dir / "predictions.jsonl")
+        return RunStore(self.root).require(EVAL_PREFIX + stage).read_jsonl("predictions.jsonl")
 
 
 def _read_run(seed: int, root: Path, m_plus_subset: str) -> SeedRun:
@@ -375,7 +375,11 @@ def orderings(res: Collected, comparisons: Sequence[tuple[str, str, str]] = COMP
         for r in seeds:
             pa = {p["id"]: bool(p["correct"]) for p in r.predictions(a)}
             pb = {p["id"]: bool(p["correct"]) for p in r.predictions(b)}
-            for qid in pa.keys() & pb.keys():
+            if pa.keys() != pb.keys():      # both answer the run's one test set: a difference is damage
+                raise DataError(f"{r.root}: eval_{r.stages[a]} and eval_{r.stages[b]} predict different questions "
+                                f"({len(pa)} and {len(pb)}, {len(pa.keys() ^ pb.keys())} not in both); discard "
+                                "the damaged eval stage (rm -r it) and re-run its notebook")
+            for qid in pa:
                 a_only += pa[qid] and not pb[qid]
                 b_only += pb[qid] and not pa[qid]
         n = len(seeds)

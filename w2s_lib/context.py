@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import prompts as P
+from .preset_types import TYPES, missing_local
 from .presets import SCHEMA, STAGE2_METHODS, Preset, load_preset
 from .runstore import RunStore
 
@@ -264,6 +265,8 @@ def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = 
     p = copy.deepcopy(preset) if isinstance(preset, Preset) else load_preset(preset)
     for role, value in (("weak_base", weak_base), ("strong_base", strong_base), ("weak_model", weak_model)):
         if value:   # an existing path (relative to the current directory) becomes absolute; else a hub id
+            if missing_local(value, [Path.cwd()]):
+                raise ValueError(f"{role}={value!r}: a local path that does not exist (a hub id is 'name' or 'org/name')")
             p.models[role] = str(Path(value).resolve()) if Path(value).exists() else value
     if sizes:
         p.dataset["sizes"] = {**(p.dataset.get("sizes") or {}), **sizes}
@@ -283,6 +286,10 @@ def open_run(preset: str | Preset = "toy", seed: int = 0, run_dir: str | Path = 
         bad = set(values) - set(SCHEMA[section])
         if bad:
             raise ValueError(f"overrides: unknown key(s) {sorted(bad)} in {section!r}")
+        wrong = [f"{section}.{k} {bad}" for k, v in values.items()
+                 if (bad := TYPES[section][k](v) if k in TYPES[section] else None)]
+        if wrong:
+            raise ValueError(f"overrides: {'; '.join(wrong)}")
         target.update(values)
     root = Path(run_dir) if run_dir else RunStore.for_run(p.name, seed).root
     return RunContext(p, int(seed), root)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
 from .presets import STAGE1_SUBSETS, STAGE2_METHODS, evaluated_models, sft_name
-from .jsonl import read_jsonl, write_jsonl
+from .jsonl import write_jsonl
 from .records import Record, load_split
 from .runstore import Stage
 from .weak import HINT_01
@@ -180,7 +180,7 @@ def evaluate(ctx: RunContext, name: str, *, model: str | None = None, demos: Seq
 
 
 def load_predictions(ctx: RunContext, name: str) -> list[dict]:
-    return read_jsonl(ctx.store.require(eval_stage(name)).dir / "predictions.jsonl")
+    return ctx.store.require(eval_stage(name)).read_jsonl("predictions.jsonl")
 
 
 # The run's models in method order: (stage name, label). Stage I subsets are added per iteration.

@@ -33,7 +33,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
-from .jsonl import iter_jsonl, read_jsonl, write_jsonl
+from .jsonl import write_jsonl
 from .olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
 from .records import Record, load_split
 from .runstore import Stage
@@ -232,8 +232,8 @@ def load_records(ctx: RunContext) -> list[Record]:
     """The records of the set `prepare_set` wrote (or the run's test split for dataset olympicarena)."""
     if uses_run_test_set(ctx):
         return load_split(ctx.root, "test")
-    f = ctx.store.require(OLYMPIC_DATA, hint=HINT_05).dir / "records.jsonl"
-    return [Record.from_dict(o, f, n) for n, o in iter_jsonl(f)]
+    st = ctx.store.require(OLYMPIC_DATA, hint=HINT_05)
+    return [Record.from_dict(o, st.dir / "records.jsonl", n) for n, o in st.iter_jsonl("records.jsonl")]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage
 
 def load_predictions(ctx: RunContext, name: str) -> list[dict]:
     """{id, response, pred, correct, meta} per item of the set, for the model of stage `name`."""
-    return read_jsonl(ctx.store.require(eval_stage(ctx, name), hint=HINT_05).dir / "predictions.jsonl")
+    return ctx.store.require(eval_stage(ctx, name), hint=HINT_05).read_jsonl("predictions.jsonl")
 
 
 def breakdown(rows: Sequence[dict], key: str) -> dict[str, dict]:

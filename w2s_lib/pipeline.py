@@ -18,20 +18,33 @@ notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writ
 - `--jobs N` runs up to N seeds at once, each in its own process (and its own kernel). On a CPU each gets
   cores/N threads (OMP_NUM_THREADS); with GPUs each gets its own slice of CUDA_VISIBLE_DEVICES. If one seed
   fails, seeds already running finish, no new seed starts, and 06 does not run.
+- One writer per run: before it runs anything, the pipeline takes the lock of every seed's run directory (and of
+  runs/<preset>/ when it runs 06) and holds it to the end; its kernels write as its delegates (w2s_lib.runlock).
+  A second pipeline (or notebook) on the same run stops at once, naming the holder, and touches nothing.
+- Ctrl-C stops with "interrupted; re-run to resume": finished stages stay, a stage in progress resumes from its
+  last finished shard.
+- `--dry-run` checks everything a run would need before anything runs (the preset's types, ranges and paths,
+  the -p parameters against the notebooks' declared types, that the runs directory can be written) and fails
+  on what would fail later.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from . import runlock
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
+from .pipeline_checks import MODEL_PARAMS, check_params, check_writable, lock_notes, take_locks
 
 REPORT_STEP = "06"                      # the notebook that collects all seeds (runs once per preset)
 # The kernel's own log (e.g. ipykernel's warning that it talks over local TCP) would interleave with our progress
@@ -106,11 +119,14 @@ def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = 
         fh.write(f"# {nb.path} -> {out_nb}\n# parameters: {params}\n")
         fh.flush()
         try:
-            papermill.execute_notebook(str(nb.path), str(out_nb), parameters=params, progress_bar=False,
-                                       stdout_file=fh, stderr_file=fh, cwd=str(nb.path.parent),
-                                       kernel_name=None, extra_arguments=KERNEL_ARGS)
+            with _interrupt_forwarded():
+                papermill.execute_notebook(str(nb.path), str(out_nb), parameters=params, progress_bar=False,
+                                           stdout_file=fh, stderr_file=fh, cwd=str(nb.path.parent),
+                                           kernel_name=None, extra_arguments=KERNEL_ARGS)
         except PapermillExecutionError as e:
             fh.write(f"\n# FAILED in cell {e.cell_index} ({e.ename}: {e.evalue})\n")
+            if e.ename == "KeyboardInterrupt":      # Ctrl-C reached the kernel too
+                raise KeyboardInterrupt from None
             raise NotebookFailed(_failure_report(nb, out_nb, log, e)) from None
         except Exception as e:  # kernel died, timeout, missing kernel: no cell to show
             fh.write(f"\n# FAILED: {type(e).__name__}: {e}\n")
@@ -119,6 +135,35 @@ def run_notebook(nb: Notebook, out_dir: Path, parameters: dict, *, label: str = 
     seconds = time.time() - start
     print(f"{label}{nb.stem} done in {seconds:.0f} s  ({out_nb})", flush=True)
     return seconds
+
+
+@contextlib.contextmanager
+def _interrupt_forwarded():
+    """Ctrl-C while a notebook runs: the kernel runs in its own session and does not see it, so interrupt its
+    running cell (as JupyterLab's stop button does); papermill then returns and we stop with "interrupted". A
+    second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    forwarded = []
+
+    def handler(signum, frame):
+        import psutil
+
+        kids = [] if forwarded else psutil.Process().children()
+        if not kids:
+            raise KeyboardInterrupt
+        print("\nCtrl-C: interrupting the running cell (press it again to stop at once)", file=sys.stderr, flush=True)
+        for kid in kids:
+            with contextlib.suppress(psutil.Error):
+                kid.send_signal(signal.SIGINT)
+        forwarded.append(True)
+
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _failure_report(nb: Notebook, out_nb: Path, log: Path, e: Exception) -> str:
@@ -208,6 +253,27 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
     slices = _device_slices(args.jobs)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     pending, running, failed = list(seeds), {}, []
+    try:
+        _schedule(args, runs_dir, slices, threads, pending, running, failed)
+    except KeyboardInterrupt:               # a terminal's Ctrl-C reaches the children too: let them stop
+        for _, proc in running.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:        # the signal was ours alone (kill -INT): pass it on
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    proc.wait()
+        raise
+    if failed and pending:
+        print(f"not started after the failure: seeds {pending}", flush=True)
+    return failed
+
+
+def _schedule(args: argparse.Namespace, runs_dir: Path, slices: list, threads: int, pending: list, running: dict,
+              failed: list) -> None:
     while pending or running:
         while pending and len(running) < args.jobs and not failed:
             seed = pending.pop(0)
@@ -219,8 +285,9 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
                 cmd += ["--from", args.start]
             if args.until:
                 cmd += ["--until", args.until]
-            for item in args.param:
-                cmd += ["-p", item]
+            for item in args.param:         # model paths as check_params made them (absolute)
+                key = item.partition("=")[0]
+                cmd += ["-p", f"{key}={args.params[key]}" if key in MODEL_PARAMS else item]
             env = dict(os.environ)
             env.setdefault("OMP_NUM_THREADS", str(threads))
             if slices[slot] is not None:
@@ -234,9 +301,6 @@ def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir:
                 del running[seed]
                 if proc.returncode != 0:
                     failed.append(seed)
-    if failed and pending:
-        print(f"not started after the failure: seeds {pending}", flush=True)
-    return failed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -304,6 +368,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted; re-run to resume (the same command: finished stages are skipped, a stage in "
+              "progress resumes from its last finished shard)", file=sys.stderr, flush=True)
+        return 130
+    except runlock.RunDirAccessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except PermissionError as e:
+        print(f"error: permission denied: {e.filename or ''} ({e.strerror or e})", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_presets:
         print(list_presets_text())
@@ -321,9 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_nb = next((nb for nb in all_nbs if nb.step == REPORT_STEP), None)
     run_report_nb = not args.no_report and report_nb is not None and (args.report or report_nb in chosen)
     seeds = args.seeds if args.seeds is not None else preset.seeds
-    if args.dry_run:
-        print(dry_run(args.preset, seeds, per_seed + ([report_nb] if run_report_nb else [])))
-        return 0
     if not per_seed and not run_report_nb:
         print(f"error: no notebooks to run in {args.notebooks_dir} (range {args.start or 'start'}.."
               f"{args.until or 'end'})", file=sys.stderr)
@@ -331,19 +407,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report and report_nb is None:
         print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)
         return 2
-
-    if args.params:
-        used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
-        declared = set().union(*(declared_parameters(nb.path) for nb in used))
-        unknown = sorted(set(args.params) - declared)
-        if unknown:
-            print(f"error: no notebook of this run declares parameter(s) {unknown}", file=sys.stderr)
-            return 2
-
+    used = per_seed + ([report_nb] if run_report_nb and report_nb else [])
     runs_dir = (args.runs_dir or RUNS_DIR).resolve()
-    # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see the same.
-    os.environ["W2S_RUNS"] = str(runs_dir)
     name = preset.name
+    lock_dirs = ([seed_run_dir(runs_dir, name, s) for s in seeds] if per_seed else []) + \
+        ([runs_dir / name] if run_report_nb else [])
+    errors = check_writable(lock_dirs)
+    holds: list[runlock.Hold] = []
+    if not errors and not args.dry_run:
+        try:
+            holds = take_locks(lock_dirs, report_dir=runs_dir / name)     # before anything else: fail fast
+        except runlock.RunLockedError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+    try:
+        errors += check_params(args.params, used) if args.params else []
+        if errors:
+            print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+            return 2
+        if args.dry_run:
+            print(dry_run(args.preset, seeds, used))
+            for note in lock_notes(lock_dirs):
+                print(note)
+            return 0
+        # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see
+        # the same.
+        os.environ["W2S_RUNS"] = str(runs_dir)
+        token_before = os.environ.get(runlock.ENV_TOKEN)
+        os.environ[runlock.ENV_TOKEN] = runlock.child_env_token()     # our kernels write as our delegates
+        try:
+            return _run(args, preset, seeds, per_seed, report_nb, run_report_nb, runs_dir, name)
+        finally:
+            if token_before is None:
+                os.environ.pop(runlock.ENV_TOKEN, None)
+            else:
+                os.environ[runlock.ENV_TOKEN] = token_before
+    finally:
+        for h in holds:
+            h.release()
+
+
+def _run(args: argparse.Namespace, preset, seeds: Sequence[int], per_seed: list[Notebook], report_nb: Notebook | None,
+         run_report_nb: bool, runs_dir: Path, name: str) -> int:
     start = time.time()
     failed: list[int] = []
     if per_seed and args.jobs > 1 and len(seeds) > 1:

@@ -8,8 +8,10 @@ paper's nine GSM8K/MATH experiments differ only in the lines that differ.
     preset.name, preset.dataset["name"], preset.models["strong_base"], preset.stage2["n_samples"]
     preset.recipe("strong_sft")        # path of the TRL recipe YAML for that training job
 
-Every key is checked against SCHEMA below, so a typo in a preset fails when it is loaded, naming the file and
-the key, instead of silently falling back to a default. Values marked `# our choice` in a preset are settings
+Every key is checked against SCHEMA below, and its type and range against preset_types.TYPES, so a typo or a
+bad value (`n_samples: "four"`, `min_conf: "0.6"`, a local model path that does not exist) fails when the preset
+is loaded (and so at `--dry-run`), naming the file, the line and the key, instead of silently falling back to a
+default or failing notebooks later. Values marked `# our choice` in a preset are settings
 the paper does not state.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Mapping
 import yaml
 
 from .paths import CONFIGS_DIR, REPO_ROOT
+from .preset_types import check_types, key_lines, local_path, looks_local, missing_local, where
 
 PRESETS_DIR = CONFIGS_DIR / "presets"
 
@@ -152,27 +155,31 @@ class Preset:
 
 
 def resolve(value: str | os.PathLike) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else REPO_ROOT / p
+    return local_path(str(value), REPO_ROOT)
 
 
 def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> tuple[dict, dict]:
+    """(data, {key path: line}) of one preset file; PresetError naming the file (and line) if unreadable."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        text = path.read_bytes().decode("utf-8")
+        data = yaml.safe_load(text) or {}
     except FileNotFoundError:
         raise PresetError(f"{path}: preset file not found (known presets: {', '.join(list_presets())})") from None
+    except PermissionError:
+        raise PresetError(f"{path}: permission denied (cannot read the preset)") from None
+    except UnicodeDecodeError as e:
+        raise PresetError(f"{path}: not valid UTF-8 (byte {e.start}); save the preset as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise PresetError(f"{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(data, dict):
         raise PresetError(f"{path}: a preset is a mapping at the top level")
-    return data
+    return data, key_lines(text)
 
 
 def _merge(base: dict, over: Mapping) -> dict:
@@ -185,77 +192,92 @@ def _merge(base: dict, over: Mapping) -> dict:
     return out
 
 
-def _raw(name_or_path: str | os.PathLike, seen: tuple = ()) -> tuple[dict, Path]:
+def _raw(name_or_path: str | os.PathLike, seen: tuple = ()) -> tuple[dict, Path, dict]:
+    """The merged data of a preset and its `extends` chain, its path, and where each key was set last:
+    {(section, key): "file:line"}. Each file is type-checked on its own (PresetError naming it)."""
     s = str(name_or_path)
     path = Path(s) if s.endswith((".yaml", ".yml")) else PRESETS_DIR / f"{s}.yaml"
     path = path if path.is_absolute() else (REPO_ROOT / path if not path.exists() else path.resolve())
     if path in seen:
         raise PresetError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, seen))})")
-    data = _read(path)
+    data, lines = _read(path)
+    bad = check_types(data, path, lines, SCHEMA)
+    if bad:
+        raise PresetError(bad)
     parent = data.pop("extends", None)
+    own, origin = data, {}
     if parent:
-        base, _ = _raw(parent, seen + (path,))
-        data = _merge(base, data)
-    return data, path
+        base, _, origin = _raw(parent, seen + (path,))
+        data = _merge(base, own)
+    for key, value in own.items():
+        origin[(key,)] = where(path, lines, key)
+        if isinstance(value, dict):
+            for sub in value:
+                origin[(key, sub)] = where(path, lines, key, sub)
+    return data, path, origin
 
 
 def load_preset(name_or_path: str | os.PathLike) -> Preset:
-    """Load and validate a preset by name (configs/presets/<name>.yaml) or path."""
-    data, path = _raw(name_or_path)
-    unknown = set(data) - TOP_LEVEL
-    if unknown:
-        raise PresetError(f"{path}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(TOP_LEVEL)}")
-    sections = {}
-    for section, defaults in SCHEMA.items():
-        given = data.get(section) or {}
-        if not isinstance(given, dict):
-            raise PresetError(f"{path}: '{section}' must be a mapping")
-        bad = set(given) - set(defaults)
-        if bad:
-            raise PresetError(f"{path}: unknown key(s) {sorted(bad)} in '{section}'; allowed: {sorted(defaults)}")
-        sections[section] = {**copy.deepcopy(defaults), **given}
+    """Load and validate a preset by name (configs/presets/<name>.yaml) or path: every key's type and range
+    (preset_types.TYPES), the rules between keys, and that files it names (recipes, local model paths,
+    local data files, accelerate configs) exist. Errors are PresetError naming the file, line and key."""
+    data, path, origin = _raw(name_or_path)
+
+    def at(*key: str) -> str:
+        return origin.get(tuple(key)) or origin.get(tuple(key[:1])) or str(path)
+
+    sections = {section: {**copy.deepcopy(defaults), **(data.get(section) or {})}
+                for section, defaults in SCHEMA.items()}
     if not sections["dataset"]["name"]:
         raise PresetError(f"{path}: dataset.name is required")
-    if sections["dataset"]["name"] not in ("toy", "gsm8k", "math", "olympicarena"):
-        raise PresetError(f"{path}: dataset.name must be toy, gsm8k, math or olympicarena")
     if not (sections["models"]["weak_model"] or sections["models"]["weak_base"]):
-        raise PresetError(f"{path}: set models.weak_base (trained on train_1) or models.weak_model (used as-is)")
+        raise PresetError(f"{at('models')}: set models.weak_base (trained on train_1) or models.weak_model (used as-is)")
     if not sections["models"]["strong_base"]:
-        raise PresetError(f"{path}: models.strong_base is required")
+        raise PresetError(f"{at('models')}: models.strong_base is required")
+    for role in ("weak_base", "strong_base", "weak_model"):
+        value = sections["models"][role]
+        if missing_local(value, [REPO_ROOT]):
+            raise PresetError(f"{at('models', role)}: models.{role} is {value!r}, a local path that does not exist "
+                              f"(looked in {resolve(value)}); a hub id is 'name' or 'org/name'")
+    for key in ("source", "test_source"):
+        value = sections["dataset"][key]
+        if value and (looks_local(value) or str(value).endswith(".jsonl")) and \
+                missing_local(f"./{value}" if not looks_local(value) else value, [REPO_ROOT, Path.cwd()]):
+            raise PresetError(f"{at('dataset', key)}: dataset.{key} is {value!r}, a local path that does not exist")
     if sections["stage1"]["m_plus"] not in sections["stage1"]["subsets"]:
-        raise PresetError(f"{path}: stage1.m_plus must be one of stage1.subsets")
-    s2 = sections["stage2"]
-    if not (0 < s2["min_conf"] <= s2["flip_conf"] <= 1):
-        raise PresetError(f"{path}: stage2 needs 0 < min_conf <= flip_conf <= 1")
-    if sections["generation"]["backend"] not in ("transformers", "vllm"):
-        raise PresetError(f"{path}: generation.backend must be transformers or vllm")
+        raise PresetError(f"{at('stage1', 'm_plus')}: stage1.m_plus must be one of stage1.subsets "
+                          f"{sections['stage1']['subsets']}")
     if sections["train"]["launcher"] not in ("process", "accelerate"):
         hint = (" (training always runs in its own process now: `inprocess` became `process`)"
                 if sections["train"]["launcher"] == "inprocess" else "")
-        raise PresetError(f"{path}: train.launcher must be process or accelerate, got "
+        raise PresetError(f"{at('train', 'launcher')}: train.launcher must be process or accelerate, got "
                           f"{sections['train']['launcher']!r}{hint}")
-    if sections["train"]["report_to"] not in (None, "none", "tensorboard", "wandb", "trackio"):
-        raise PresetError(f"{path}: train.report_to must be none, tensorboard, wandb or trackio")
+    s2 = sections["stage2"]
+    if not (0 < s2["min_conf"] <= s2["flip_conf"] <= 1):
+        raise PresetError(f"{at('stage2', 'min_conf')}: stage2 needs 0 < min_conf <= flip_conf <= 1 "
+                          f"(min_conf {s2['min_conf']}, flip_conf {s2['flip_conf']})")
     seeds = data.get("seeds", [0])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-        raise PresetError(f"{path}: seeds must be a list of integers")
-    preset = Preset(name=data.get("name") or path.stem, description=data.get("description", ""), path=path,
+    preset = Preset(name=data.get("name") or path.stem, description=data.get("description") or "", path=path,
                     seeds=seeds, paper=data.get("paper") or {}, **sections)
     only = preset.eval.get("sample_stages")
     if only is not None:
         models = evaluated_models(preset)
-        if not isinstance(only, list) or set(only) - set(models):
-            raise PresetError(f"{path}: eval.sample_stages must list evaluated models; unknown: "
-                              f"{sorted(set(only if isinstance(only, list) else [only]) - set(models))}; "
-                              f"known: {models}")
+        if set(only) - set(models):
+            raise PresetError(f"{at('eval', 'sample_stages')}: eval.sample_stages must list evaluated models; "
+                              f"unknown: {sorted(set(only) - set(models))}; known: {models}")
     jobs = ("weak_sft", "strong_sft", "dpo", "orpo")
     bad_jobs = set(preset.train.get("overrides") or {}) - set(jobs)
     if bad_jobs:
-        raise PresetError(f"{path}: train.overrides has unknown job(s) {sorted(bad_jobs)}; jobs: {list(jobs)}")
+        raise PresetError(f"{at('train', 'overrides')}: train.overrides has unknown job(s) {sorted(bad_jobs)}; "
+                          f"jobs: {list(jobs)}")
     for job in jobs:
         value = preset.train.get(job)
         if value and not resolve(value).exists():
-            raise PresetError(f"{path}: train.{job} points to {value}, which does not exist")
+            raise PresetError(f"{at('train', job)}: train.{job} points to {value}, which does not exist")
+    acc = preset.train.get("accelerate_config")
+    if acc and not (resolve(acc).exists() or (CONFIGS_DIR / "accelerate" / f"{Path(acc).name.removesuffix('.yaml')}.yaml").exists()):
+        raise PresetError(f"{at('train', 'accelerate_config')}: train.accelerate_config {acc!r} is neither a file nor "
+                          f"one of {sorted(p.stem for p in (CONFIGS_DIR / 'accelerate').glob('*.yaml'))}")
     return preset
 
 

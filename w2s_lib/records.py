@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .jsonl import DataError, iter_jsonl, read_jsonl, require, write_jsonl
+from .jsonl import DataError, read_jsonl, require, write_jsonl
 from .runstore import RunStore, Stage, sha256_of
 
 # Keys that hold (or may hold) a gold answer. They never appear in a gold-free record, nor in its meta.
@@ -214,12 +214,12 @@ def load_split(run_dir: str | Path, split: str, hint: str = DEFAULT_HINT) -> lis
     """A split of the run's data: train_1 and test as Records (with gold), train_2 as QuestionRecords."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    d = RunStore(run_dir).require(DATA_STAGE, hint=hint).dir
+    st = RunStore(run_dir).require(DATA_STAGE, hint=hint)
     if split == "train_2":
-        f = d / "train_2.questions.jsonl"
-        return [QuestionRecord.from_dict(o, f, n) for n, o in iter_jsonl(f)]
-    f = d / f"{split}.jsonl"
-    return [Record.from_dict(o, f, n) for n, o in iter_jsonl(f)]
+        f = "train_2.questions.jsonl"
+        return [QuestionRecord.from_dict(o, st.dir / f, n) for n, o in st.iter_jsonl(f)]
+    f = f"{split}.jsonl"
+    return [Record.from_dict(o, st.dir / f, n) for n, o in st.iter_jsonl(f)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -257,8 +257,8 @@ def reference_gold(run_dir: str | Path, split: str = "train_2", *, purpose: str,
         raise ValueError(f"{split!r} is not sealed (sealed: {SEALED_SPLITS}); read it with load_split()")
     run_dir = Path(run_dir)
     gold_door(run_dir, f"reference_gold({split!r}, purpose={purpose!r})", split=split, purpose=purpose, note=note)
-    f = RunStore(run_dir).require(DATA_STAGE, hint=hint).dir / "sealed" / f"{split}.gold.jsonl"
-    return [Record.from_dict(o, f, n) for n, o in iter_jsonl(f)]
+    st, f = RunStore(run_dir).require(DATA_STAGE, hint=hint), f"sealed/{split}.gold.jsonl"
+    return [Record.from_dict(o, st.dir / f, n) for n, o in st.iter_jsonl(f)]
 
 
 def gold_door(run_dir: str | Path, what: str, *, split: str = "train_2", purpose: str, note: str = "",

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext
 from .export import dataset_info, sft_to_llama_factory
-from .jsonl import read_json, read_jsonl, write_json, write_jsonl
+from .jsonl import write_json, write_jsonl
 from .presets import STAGE1_SUBSETS
 from .records import load_split, reference_gold
 from .runstore import Stage, sha256_of
@@ -122,7 +122,7 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
 def load_demos(ctx: RunContext) -> list[dict] | str:
     """The demos of the committed d_icl stage: [{id, position, response}, ...] (sampled), or the release's demo
     text (released)."""
-    rows = read_json(ctx.store.require(D_ICL, hint=HINT_02).dir / "demos.json")
+    rows = ctx.store.require(D_ICL, hint=HINT_02).read_json("demos.json")
     return rows[0]["text"] if rows and "released" in rows[0] else rows
 
 
@@ -230,12 +230,12 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
 
 def load_sets(ctx: RunContext, iteration: int) -> dict[str, list[dict]]:
     """The weak, icl and hybrid sets of a committed selection."""
-    d = ctx.store.require(selection_stage(iteration), hint=HINT_02).dir
-    return {s: read_jsonl(d / f"{s}.jsonl") for s in SUBSETS}
+    st = ctx.store.require(selection_stage(iteration), hint=HINT_02)
+    return {s: st.read_jsonl(f"{s}.jsonl") for s in SUBSETS}
 
 
 def load_decisions(ctx: RunContext, iteration: int) -> list[dict]:
-    return read_jsonl(ctx.store.require(selection_stage(iteration), hint=HINT_02).dir / "decisions.jsonl")
+    return ctx.store.require(selection_stage(iteration), hint=HINT_02).read_jsonl("decisions.jsonl")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext, train_summary
 from .export import dataset_info, pairs_to_llama_factory
-from .jsonl import read_jsonl, write_json, write_jsonl
+from .jsonl import write_json, write_jsonl
 from .pairs import PairStats, build_pairs, pairs_for_question, vote
 from .presets import STAGE2_METHODS
 from .records import load_split, reference_gold
@@ -177,11 +177,11 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
 
 
 def load_votes(ctx: RunContext) -> list[dict]:
-    return read_jsonl(ctx.store.require(PAIRS, hint=HINT_04).dir / "votes.jsonl")
+    return ctx.store.require(PAIRS, hint=HINT_04).read_jsonl("votes.jsonl")
 
 
 def load_pairs(ctx: RunContext) -> list[dict]:
-    return read_jsonl(ctx.store.require(PAIRS, hint=HINT_04).dir / "pairs.jsonl")
+    return ctx.store.require(PAIRS, hint=HINT_04).read_jsonl("pairs.jsonl")
 
 
 def preference_rows(pairs: list[dict]) -> list[dict]:

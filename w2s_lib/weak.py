@@ -17,7 +17,7 @@ import re
 
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext, train_summary
-from .jsonl import DataError, read_json, read_jsonl
+from .jsonl import DataError
 from .records import Record, load_split
 from .runstore import Stage
 
@@ -110,8 +110,8 @@ def answer_metrics(rows: list[dict]) -> dict:
 def load_answers(ctx: RunContext, stage: str, hint: str = HINT_01, job: str = "answers") -> list[dict]:
     """The rows of a committed answering stage (d_weak, answers_iter*), in train_2 order."""
     st = ctx.store.require(stage, hint=hint)
-    meta = read_json(st.dir / job / "job.json")
-    rows = [r for k in range(meta["n_shards"]) for r in read_jsonl(st.dir / job / f"shard-{k:05d}.jsonl")]
+    meta = st.read_json(f"{job}/job.json")
+    rows = [r for k in range(meta["n_shards"]) for r in st.read_jsonl(f"{job}/shard-{k:05d}.jsonl")]
     if len(rows) != meta["n_items"]:
         raise DataError(f"{st.dir / job}: {len(rows)} rows but the job had {meta['n_items']} items")
     return rows
