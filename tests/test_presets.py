@@ -172,8 +172,11 @@ def test_every_schema_key_has_a_type():
 
 def test_a_bad_launcher_names_the_file_line_and_key(tmp_path):
     p = write(tmp_path, "extends: toy\ntrain:\n  launcher: slurm\n")
-    with pytest.raises(PresetError, match=rf"^{p}:3: train.launcher must be inprocess or accelerate"):
+    with pytest.raises(PresetError, match=rf"^{p}:3: train.launcher must be process or accelerate, got 'slurm'$"):
         load_preset(p)
+    old = write(tmp_path, "extends: toy\ntrain:\n  launcher: inprocess\n")
+    with pytest.raises(PresetError, match=r"`inprocess` became `process`"):
+        load_preset(old)
 
 
 def test_a_notebooks_overrides_are_checked_like_the_preset(tmp_path):

@@ -17,9 +17,10 @@ import pytest
 from stage_helpers import toy_models
 from w2s_lib.paths import REPO_ROOT
 
-# every training stage of the smoke-zero3 series, and whether its recipe trains a LoRA adapter
-TRAINING_STAGES = {"weak_model": False, "sft_iter1_hybrid": True, "sft_full_weak": True, "sft_ceiling": True,
-                   "dpo": True, "orpo": True}
+# every training stage of the series run here, and whether its recipe trains a LoRA adapter. The two Stage I
+# baselines (full weak FT, ceiling) are left out with notebook 03's parameters: they take the same LoRA SFT path
+# as sft_iter1_hybrid, and each ZeRO-3 launch costs half a minute of the test suite.
+TRAINING_STAGES = {"weak_model": False, "sft_iter1_hybrid": True, "dpo": True, "orpo": True}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def zero3_run(tmp_path_factory) -> Path:
     toy_models()
     runs = tmp_path_factory.mktemp("zero3_runs")
     cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke-zero3", "--until", "04",
-           "--runs-dir", str(runs)]
+           "--runs-dir", str(runs), "-p", "full_weak_baseline=false", "-p", "ceiling=false"]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return runs / "smoke-zero3" / "seed0"
