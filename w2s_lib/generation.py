@@ -45,7 +45,7 @@ import subprocess as _subprocess
 import sys
 import tempfile
 import time
-import warnings  # unused here since vLLM requests carry their seed on CPU too; kept so the merge with main is clean
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
