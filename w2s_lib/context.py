@@ -162,10 +162,11 @@ class RunContext:
 
     def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
-                 progress: bool = True) -> list[list[str]]:
+                 progress: bool = False) -> list[list[str]]:
         """Generate with the preset's backend, budget, stops and threads; responses come back cleaned (leading
         space of the format and trailing whitespace removed). Inside `with ctx.engine(model):` the step's engine
-        is reused; elsewhere an engine is loaded for this call alone."""
+        is reused; elsewhere an engine is loaded for this call alone. No progress bar by default: a step's calls
+        run shard by shard inside `Stage.sharded`, whose one bar counts the whole step."""
         from .scale import open_generator   # generation.Generator, in its own process(es) when the preset says so
         sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens(purpose),
                         stop=self.stop, seed=self.seed if seed is None else seed, progress=progress)

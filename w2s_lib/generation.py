@@ -81,6 +81,26 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def quiet_library_bars():
+    """No per-load or per-map progress bars from transformers ("Loading weights") and datasets ("Tokenizing
+    train dataset", ...) inside the block: a step shows one bar of its own (its shards, or the trainer's steps),
+    not one per model load. The previous settings come back after the block."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_on, ds_on = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if hf_on:
+            hf_logging.enable_progress_bar()
+        if ds_on:
+            datasets.enable_progress_bars()
+
+
 def generate(
     model: Any,
     prompts: Sequence[str],
@@ -250,7 +270,8 @@ class _TransformersEngine:
                 dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
             elif isinstance(dtype, str):
                 dtype = getattr(torch, dtype)
-            self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype).to(self.device)
+            with quiet_library_bars():
+                self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype).to(self.device)
             source = str(model)
         else:
             self.model = model

@@ -390,10 +390,12 @@ class Stage:
                                   "shard_size": shard_size, "n_shards": n_shards})
 
         rows: list[dict] = []
+        bar = _step_bar(len(items), f"{self.name}: {job}")   # one bar per step (the engine's calls show none)
         for k in range(n_shards):
             shard = job_dir / _shard_name(k)
             if shard.is_file():
                 rows.extend(read_jsonl(shard))
+                bar.update(len(items[k * shard_size:(k + 1) * shard_size]))
                 continue
             out = fn(items[k * shard_size:(k + 1) * shard_size])
             if not isinstance(out, list) or not all(isinstance(r, dict) for r in out):
@@ -403,7 +405,17 @@ class Stage:
             runlock.ensure_writer(self.store.root)
             write_jsonl(shard, out)
             rows.extend(out)
+            bar.update(len(out))
+        bar.close()
         return rows
+
+
+def _step_bar(total: int, desc: str) -> Any:
+    """The progress bar of one sharded step, counted in items (tqdm.auto: a widget in a notebook with
+    ipywidgets, else one console line that updates in place)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", mininterval=1.0)
 
 
 def _shard_name(k: int) -> str:

@@ -484,7 +484,11 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
 
     if log_dir is not None:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(log_dir)
-    trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)
+    from w2s_lib.generation import quiet_library_bars
+
+    with quiet_library_bars():              # no "Loading weights" / dataset-map bars: the trainer's bar is the step's
+        trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)
+    _quiet_progress(trainer, r.kind)
     args, tok = trainer.args, info["tokenizer"]
     is_main = args.process_index == 0
     num_tokens, truncated, dropped = info["num_tokens"], info["truncated"], info["dropped"]
@@ -521,6 +525,26 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return metrics
+
+
+def _quiet_progress(trainer: Any, kind: str) -> None:
+    """One progress bar per training job, with the latest loss on it, instead of the trainer's bar plus a printed
+    dict of every log row (those rows are kept in `log_history` and `train_log.jsonl`)."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class _OneBar(ProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            super().on_train_begin(args, state, control, **kwargs)
+            if self.training_bar is not None:
+                self.training_bar.set_description(f"train {kind}")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.training_bar is not None and logs and "loss" in logs:
+                self.training_bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)
+
+    if any(isinstance(cb, ProgressCallback) for cb in trainer.callback_handler.callbacks):
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_OneBar())
 
 
 def launch_facts(trainer: Any) -> dict:
