@@ -124,7 +124,7 @@ def test_missing_stages_are_none_and_means_use_the_seeds_that_have_them(res):
     assert table["official"].isna().all()                # these hand-made runs recorded no official verdicts
     assert "Stage II ORPO (from M_plus)" not in table.index
     assert list(table["key"])[:3] == ["weak", "strong_icl", "full_weak_ft"]
-    assert table.loc["Stage I iter 2, hybrid set = M_plus", "per seed"] == "0.600 / 0.600 / 0.500"
+    assert table.loc["M_plus (Stage I iter 2, hybrid set)", "per seed"] == "0.600 / 0.600 / 0.500"
 
 
 def test_ceiling_equal_to_weak_makes_pgr_undefined(tmp_path):
@@ -165,7 +165,7 @@ def test_results_json_report_and_plots(res, tmp_path):
     assert data["n_test"] == {"0": N, "1": N, "2": N}
     text = report.read_text()
     assert "| weak floor (weak model) | 0.233 |" in text
-    assert "| Stage I iter 2, hybrid set = M_plus | 0.567 |" in text
+    assert "| M_plus (Stage I iter 2, hybrid set) | 0.567 |" in text
     assert "(accuracy.png)" in text and "(pgr.png)" in text and "## Reading the numbers" in text
     assert "the toy world is an analog" in text
     for png in ("accuracy.png", "pgr.png"):
@@ -343,7 +343,7 @@ def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
     assert (d["maj_right_greedy_wrong"], d["greedy_right_maj_wrong"]) == (2, 2) and "no clear winner" in d["reading"]
     text = A.write_report(res, tmp_path / "out", selection=False).read_text()
     assert "## Majority vote against greedy" in text
-    assert f"| Stage I iter 2, hybrid set = M_plus | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} | 4 |" in text
+    assert f"| M_plus (Stage I iter 2, hybrid set) | 2 | 20 | 11 | 0 | {A.sign_test_p(11, 0):.2g} | 4 |" in text
     assert f"| strong ceiling (train_2 gold; reference only) | 2 | 20 | 0 | 12 | {A.sign_test_p(0, 12):.2g} | - |" in text
 
 

@@ -93,7 +93,7 @@ def test_06_results_json_matches_the_eval_stages(after_05_06):
 def test_06_writes_the_report_and_the_plots(after_05_06):
     run_dir, report, _ = after_05_06
     text = report.read_text()
-    for needle in ("| model | accuracy (mean) |", "weak floor (weak model)", "Stage I iter 2, hybrid set = M_plus",
+    for needle in ("| model | accuracy (mean) |", "weak floor (weak model)", "M_plus (Stage I iter 2, hybrid set)",
                    "Stage II DPO (from M_plus)", "strong ceiling", "## Reading the numbers",
                    "## Selection quality (analysis only", "## OlympicArena-shaped evaluation",
                    "no paper counterpart", "(accuracy.png)", "(selection.png)"):

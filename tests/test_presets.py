@@ -92,7 +92,8 @@ def test_the_report_order_is_the_evaluated_models(tmp_path):
     assert [n for n, _ in order] == [
         "weak_model", "strong_icl", "sft_full_weak", "sft_iter1_weak", "sft_iter1_icl", "sft_iter1_hybrid",
         "sft_iter2_weak", "sft_iter2_icl", "sft_iter2_hybrid", "dpo", "orpo", "sft_ceiling"]
-    assert dict(order)["sft_iter2_hybrid"] == "Stage I iter 2, hybrid set"
+    assert dict(order)["sft_iter2_hybrid"] == "M_plus (Stage I iter 2, hybrid set)"
+    assert dict(order)["sft_iter1_hybrid"] == "Stage I iter 1, hybrid set"
     assert dict(order)["dpo"] == "Stage II DPO (from M_plus)"
     # a run store with a third iteration (made under an older preset) still gets its rows
     (tmp_path / "run" / "sft_iter3_hybrid").mkdir(parents=True)

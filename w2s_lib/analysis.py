@@ -214,7 +214,7 @@ class Collected:
     def label(self, key: str) -> str:
         label = stage_key(self.runs_stage(key))[1] if self.runs_stage(key) else key
         mps = {r.m_plus for r in self.runs if r.m_plus}
-        return label + (" = M_plus" if key in mps else "")
+        return f"M_plus ({label})" if key in mps else label      # one name per model, as the notebooks say it
 
     def runs_stage(self, key: str) -> str | None:
         return next((r.stages[key] for r in self.runs if key in r.stages), None)

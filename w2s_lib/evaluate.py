@@ -197,6 +197,9 @@ def method_order(ctx: RunContext) -> list[tuple[str, str]]:
     labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in methods})
     for it in range(1, last + 1):
         labels.update({sft_name(it, s): f"Stage I iter {it}, {s} set" for s in STAGE1_SUBSETS})
+    m_plus = sft_name(int(ctx.preset.stage1.get("iterations", 2)), str(ctx.preset.stage1.get("m_plus") or "hybrid"))
+    if m_plus in labels:                       # one name per model: the one 03, 04 and 06 use
+        labels[m_plus] = f"M_plus ({labels[m_plus]})"
     return [(name, labels[name]) for name in evaluated_models(ctx.preset, iterations=last, methods=methods)]
 
 
