@@ -122,7 +122,8 @@ class RunContext:
         """The generation settings that change outputs (part of every generating stage's config hash)."""
         g = self.preset.generation
         out = {"backend": g["backend"], "max_new_tokens": self.max_new_tokens(purpose), "stop": self.stop,
-               "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto")}
+               "engine": dict(g.get("engine") or {}), "dtype": self.preset.models.get("dtype", "auto"),
+               "threads": self.threads_setting()}
         if (g.get("cleanup") or "strip") != "strip":
             out["cleanup"] = g["cleanup"]
         return out
@@ -192,7 +193,15 @@ class RunContext:
         t = self.preset.train
         return {"recipe": str(path), "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
                 "overrides": self.preset.overrides(job), "launcher": t.get("launcher", "process"),
-                "num_processes": t.get("num_processes", 1), "seed": self.seed}
+                "num_processes": t.get("num_processes", 1), "seed": self.seed, "threads": self.threads_setting()}
+
+    def threads_setting(self) -> int | None:
+        """Torch intra-op threads on a CPU: the preset's `compute.threads` (the toy presets: 1), else None (torch's
+        default, or 1 for small models, see `generation.default_threads`). Part of every training and generating
+        stage's config: float sums in another order give other numbers, so a result is the same only at the same
+        thread count (and the same machine and library versions)."""
+        threads = self.preset.compute.get("threads")
+        return int(threads) if threads else None
 
     def num_processes(self) -> int:
         """Training processes: with GPUs visible, one per visible GPU (so `--jobs` seeds, each with its share of

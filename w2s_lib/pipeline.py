@@ -382,8 +382,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Same seed, same numbers: every kernel and child process of a run gets a fixed string-hash seed, so no order
+# that Python's hash randomisation decides (iterating a set of strings) can differ between two runs. (None of
+# the method's code is known to depend on it; tests/test_determinism.py runs the first stages under two different
+# hash seeds.) Torch threads are fixed per preset (`compute.threads`, in each stage's config).
+FIXED_ENV = {"PYTHONHASHSEED": "0"}
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    for key, value in FIXED_ENV.items():    # inherited by the kernels papermill starts, and by their children
+        os.environ.setdefault(key, value)
     if args.list_presets:
         print(list_presets_text())
         return 0
