@@ -66,3 +66,39 @@ def run_series(tmp_path_factory) -> tuple[Path, Path, dict]:
 @pytest.fixture(scope="session")
 def smoke_series(tmp_path_factory):
     return run_series(tmp_path_factory)
+
+
+# ---- what a learner sees under the cells ------------------------------------------------------------------------
+MAX_STDERR_LINES = 30        # per notebook: one progress bar per step, not one per shard, model load or dataset map
+WARNING_RE = r"\b[A-Z]\w*Warning\b"      # a Python warning category (UserWarning:, TqdmWarning:, ...)
+
+
+def stderr_lines(nb: dict) -> list[str]:
+    """The stderr lines of an executed notebook as JupyterLab shows them: consecutive stream outputs of a cell are
+    one text, and a carriage return rewrites its line (a console progress bar is one line however often it
+    updated); blank lines are not counted."""
+    lines = []
+    for c in nb["cells"]:
+        text = ""
+        for o in c.get("outputs", []) + [{"output_type": "end"}]:
+            if o["output_type"] == "stream" and o.get("name") == "stderr":
+                text += "".join(o.get("text", ""))
+                continue
+            for line in text.split("\n"):
+                shown = next((part for part in reversed(line.split("\r")) if part.strip()), "")
+                if shown:
+                    lines.append(shown)
+            text = ""
+    return lines
+
+
+def python_warnings(nb: dict) -> list[str]:
+    """Output lines (stdout or stderr) that carry a Python warning."""
+    import re
+
+    found = []
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            if o["output_type"] == "stream":
+                found += [line for line in "".join(o.get("text", "")).splitlines() if re.search(WARNING_RE, line)]
+    return found

@@ -152,3 +152,26 @@ def test_02_on_an_empty_run_dir_says_run_01(tmp_path):
         execute("02_selection", {"preset": PRESET, "seed": SEED, "run_dir": str(tmp_path / "empty"),
                                  **model_params()}, tmp_path)
     assert "01_weak_data" in str(e.value) and "run notebooks/01_weak_data.ipynb first" in str(e.value)
+
+
+def test_outputs_are_quiet_no_warnings_and_few_stderr_lines(series):
+    """A learner reads results, not noise: no Python warning in any output, and at most MAX_STDERR_LINES lines of
+    stderr per notebook (one progress bar per step and per training job)."""
+    from smoke_series import MAX_STDERR_LINES, python_warnings, stderr_lines
+
+    _, _, books = series
+    for name, nb in books.items():
+        assert python_warnings(nb) == [], f"{name}: {python_warnings(nb)}"
+        lines = stderr_lines(nb)
+        assert len(lines) <= MAX_STDERR_LINES, f"{name}: {len(lines)} stderr lines:\n" + "\n".join(lines)
+
+
+def test_the_noise_counters_count_what_jupyter_shows():
+    from smoke_series import python_warnings, stderr_lines
+
+    bar = "\rgenerate:  10%|#  | 1/10\rgenerate: 100%|###| 10/10\n"
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": bar + "\n" + bar},
+        {"output_type": "stream", "name": "stdout", "text": "x.py:3: UserWarning: careful\n  warn()\nresult 1\n"}]}]}
+    assert stderr_lines(nb) == ["generate: 100%|###| 10/10"] * 2
+    assert python_warnings(nb) == ["x.py:3: UserWarning: careful"]

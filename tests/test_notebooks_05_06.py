@@ -109,3 +109,15 @@ def test_06_opens_train_2_gold_only_for_analysis(after_05_06):
     new = gold_openings(run_dir)[before:]
     assert new and {(p, f, ok) for p, f, ok in new} <= {("analysis", "kept_accuracy", True),
                                                          ("analysis", "pair_analysis", True)}
+
+
+def test_05_and_06_outputs_are_quiet(after_05_06):
+    """No Python warning and at most MAX_STDERR_LINES stderr lines in the executed 05 and 06 (as in 01-04)."""
+    from smoke_series import MAX_STDERR_LINES, python_warnings, stderr_lines
+
+    run_dir, report, _ = after_05_06
+    for path in (run_dir / "notebooks" / "05_olympicarena_eval.ipynb",
+                 report.parent / "notebooks" / "06_results.ipynb"):
+        nb = json.loads(path.read_text())
+        assert python_warnings(nb) == [], f"{path.name}: {python_warnings(nb)}"
+        assert len(stderr_lines(nb)) <= MAX_STDERR_LINES, f"{path.name}: " + "\n".join(stderr_lines(nb))

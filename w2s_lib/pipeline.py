@@ -393,6 +393,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for key, value in FIXED_ENV.items():    # inherited by the kernels papermill starts, and by their children
         os.environ.setdefault(key, value)
+    # Nobody watches a headless run's bars live: a progress bar updates every 10 s (tqdm reads TQDM_* defaults
+    # from the environment), so the executed notebooks and logs keep a few lines per step, not hundreds.
+    os.environ.setdefault("TQDM_MININTERVAL", "10")
     if args.list_presets:
         print(list_presets_text())
         return 0

@@ -415,7 +415,7 @@ def _step_bar(total: int, desc: str) -> Any:
     ipywidgets, else one console line that updates in place)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="item", mininterval=1.0)
+    return tqdm(total=total, desc=desc, unit="item")
 
 
 def _shard_name(k: int) -> str:

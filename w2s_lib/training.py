@@ -499,7 +499,8 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
     with torch_threads(threads):
         result = trainer.train()
     runtime = time.time() - start
-    _save(trainer, r, model_path, out_dir, tok)
+    with quiet_library_bars():              # no "Writing model shards" bar either
+        _save(trainer, r, model_path, out_dir, tok)
 
     epochs = float(result.metrics.get("epoch", args.num_train_epochs))
     metrics = {
