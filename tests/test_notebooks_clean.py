@@ -48,3 +48,17 @@ def test_checker_catches_outputs_and_missing_parameters(tmp_path):
     p.write_text(json.dumps(nb))
     assert problems(p) == ["parameters line 2 does not parse for papermill (an '=' in its comment?): "
                            "'b: int = 0   # 0: b = the default'"]
+
+
+def test_notebook_kernelspec_is_the_one_make_setup_installs():
+    """JupyterLab rewrites a notebook's kernelspec to the running kernel's on open; a different display name marks
+    the notebook modified, and autosave then writes outputs into notebooks/. So every notebook names the kernel
+    exactly as the Makefile installs it (`ipykernel install --name ... --display-name ...`)."""
+    from w2s_lib.paths import REPO_ROOT
+
+    make = (REPO_ROOT / "Makefile").read_text()
+    m = re.search(r"ipykernel install --sys-prefix --name (\S+) --display-name \"([^\"]+)\"", make)
+    assert m, "the Makefile's setup no longer installs a named kernel"
+    want = {"name": m.group(1), "display_name": m.group(2), "language": "python"}
+    for path in NOTEBOOKS:
+        assert json.loads(path.read_text())["metadata"]["kernelspec"] == want, path.name
