@@ -196,6 +196,9 @@ def build_trl_config(recipe: Recipe, out_dir: str | os.PathLike, *, seed: int, o
     values.update(output_dir=str(out_dir), seed=seed, data_seed=seed)
     if recipe.kind in ("dpo", "orpo") or not values.get("gradient_checkpointing"):
         values.setdefault("gradient_checkpointing_kwargs", None)
+    if recipe.kind == "orpo":
+        # ORPO's collator needs the raw columns; TRL sets this itself, with a warning a user cannot act on
+        values.setdefault("remove_unused_columns", False)
     return config_class(recipe.kind)(**values)
 
 
