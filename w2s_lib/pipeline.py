@@ -23,6 +23,9 @@ notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writ
   A second pipeline (or notebook) on the same run stops at once, naming the holder, and touches nothing.
 - Ctrl-C stops with "interrupted; re-run to resume": finished stages stay, a stage in progress resumes from its
   last finished shard.
+- Same seed, same numbers (on the same machine, thread settings and library versions): kernels get
+  PYTHONHASHSEED=0, torch threads come from the preset (`compute.threads`, recorded in every stage's config);
+  tests/test_determinism.py checks it. Progress bars update every 10 s (TQDM_MININTERVAL) in headless runs.
 - `--dry-run` checks everything a run would need before anything runs (the preset's types, ranges and paths,
   the -p parameters against the notebooks' declared types, that the runs directory can be written) and fails
   on what would fail later.
