@@ -99,6 +99,9 @@ def config_class(kind: str) -> type:
 
         return DPOConfig
     if kind == "orpo":
+        # TRL's ORPO lives in trl.experimental, which warns on import (said once in docs/ARCHITECTURE.md); the
+        # child jobs are silenced through relay.child_env, this process (a notebook kernel) here
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         from trl.experimental.orpo import ORPOConfig
 
         return ORPOConfig
@@ -289,6 +292,7 @@ def patch_trl_for_cpu() -> None:
 
 
 def _orpo_trainer_class() -> type:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")      # as in config_class
     from trl.experimental.orpo import ORPOTrainer
 
     class W2SORPOTrainer(ORPOTrainer):
