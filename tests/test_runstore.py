@@ -205,7 +205,7 @@ def predictions_stage(root, n=24):
 
 
 def test_dropping_rows_from_an_artifact_fails_the_read_naming_the_file(tmp_path):
-    from w2s_lib.analysis import SeedRun
+    from w2s_lib.report import SeedRun
     from w2s_lib.jsonl import DataError
 
     f = predictions_stage(tmp_path)

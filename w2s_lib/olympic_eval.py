@@ -34,17 +34,15 @@ from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
 from .jsonl import write_jsonl
+from .names import HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
 from .olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
 from .records import Record, load_split
 from .runstore import Stage
 from .toy import task as toy_task
 
-OLYMPIC_DATA = "olympic_data"
-PREFIX = "olympic_eval_"
+PREFIX = OLYMPIC_PREFIX
 SHARD = 256
 OLYMPIC_VAL_SIZE = 313            # OlympicArena val after the paper's filters (docs/paper_settings.md)
-HINT_05 = "run notebooks/05_olympicarena_eval.ipynb first"
-HINT_MODELS = "run notebooks 01-04 first (05 evaluates the models they trained)"
 
 # The toy set: (toy family, OlympicArena answer type) kinds, in equal shares. `set` appears twice: once as a
 # set-valued answer (SET), once rewritten as a multiple-choice question over the boxes (MC).
@@ -156,18 +154,18 @@ def _toy_difficulty(ctx: RunContext) -> toy_task.Difficulty:
 # ---------------------------------------------------------------------------------------------------
 def uses_run_test_set(ctx: RunContext) -> bool:
     """True when the run's own test split is OlympicArena val (the paper's OlympicArena setup)."""
-    return ctx.preset.dataset["name"] == "olympicarena"
+    return ctx.task.olympic_set == "run test set"
 
 
 def set_kind(ctx: RunContext) -> str:
-    """'run test set' (dataset olympicarena), 'toy' (OlympicArena-shaped toy set) or 'OlympicArena val'."""
-    name = ctx.preset.dataset["name"]
-    return "run test set" if name == "olympicarena" else "toy" if name == "toy" else "OlympicArena val"
+    """'run test set' (dataset olympicarena), 'toy' (OlympicArena-shaped toy set) or 'OlympicArena val': the
+    task's `olympic_set`."""
+    return {"val": "OlympicArena val"}.get(ctx.task.olympic_set, ctx.task.olympic_set)
 
 
 def default_size(ctx: RunContext) -> int:
     """Toy: the preset's test size, at most 313 (OlympicArena val); otherwise 0 (= every row)."""
-    if ctx.preset.dataset["name"] != "toy":
+    if ctx.task.olympic_set != "toy":
         return 0
     test = (ctx.preset.dataset.get("sizes") or {}).get("test") or OLYMPIC_VAL_SIZE
     return min(int(test), OLYMPIC_VAL_SIZE)
@@ -181,9 +179,8 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
     counted in the metrics, not removed."""
     if uses_run_test_set(ctx):
         return ctx.store.require("data", hint="run notebooks/01_weak_data.ipynb first")
-    name = ctx.preset.dataset["name"]
     n = int(n) or default_size(ctx)
-    if name == "toy":
+    if ctx.task.olympic_set == "toy":
         world = int((ctx.preset.dataset.get("toy") or {}).get("world_seed", 0))
         diff = _toy_difficulty(ctx)
         # test uses 10_000*world + 1, dev + 2, train + 100 + seed (w2s_lib.toy.task.make_splits): + 3 is free

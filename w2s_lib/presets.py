@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .names import STAGE1_SUBSETS, STAGE2_METHODS, sft_name  # noqa: F401 (presets.STAGE2_METHODS)
 from .paths import CONFIGS_DIR, REPO_ROOT
 from .preset_types import check_types, key_lines, local_path, looks_local, missing_local, where
 
@@ -279,17 +280,6 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         raise PresetError(f"{at('train', 'accelerate_config')}: train.accelerate_config {acc!r} is neither a file nor "
                           f"one of {sorted(p.stem for p in (CONFIGS_DIR / 'accelerate').glob('*.yaml'))}")
     return preset
-
-
-# Stage I's training sets, in the order they are trained and reported (selection.SUBSETS is this tuple).
-STAGE1_SUBSETS = ("weak", "icl", "hybrid")
-# Stage II's preference methods, in report order (stage2.METHODS is this tuple).
-STAGE2_METHODS = ("dpo", "orpo")
-
-
-def sft_name(iteration: int, subset: str) -> str:
-    """The run-store name of the Stage I model trained on `subset` in `iteration` (its eval is eval_<name>)."""
-    return f"sft_iter{iteration}_{subset}"
 
 
 def stage1_subsets(preset: "Preset", iteration: int) -> list[str]:

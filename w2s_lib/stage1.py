@@ -23,22 +23,15 @@ from .context import STAGE_VERSION, RunContext, train_summary
 from .presets import sft_name, stage1_subsets
 from . import prompts as P
 from .records import reference_gold
+from .names import CEILING, FULL_WEAK, HINT_03, M_PLUS, answers_stage
 from .runstore import Stage
 from .selection import HINT_02, SUBSETS, load_sets, select, selection_stage
-from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, gold_target, load_d_weak, sft_rows
+from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, load_d_weak, sft_rows
 
-FULL_WEAK = "sft_full_weak"
-CEILING = "sft_ceiling"
-M_PLUS = "m_plus"
-HINT_03 = "run notebooks/03_stage1_sft.ipynb first (it trains the Stage I models and M_plus)"
 
 
 def sft_stage(iteration: int, subset: str) -> str:
     return sft_name(iteration, subset)
-
-
-def answers_stage(iteration: int, side: str) -> str:
-    return f"answers_iter{iteration}_{side}"
 
 
 def answer_stages(iteration: int) -> tuple[str, str]:
@@ -144,7 +137,7 @@ def train_full_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
 
 def has_ceiling(ctx: RunContext) -> bool:
     """The ceiling needs train_2 gold; OlympicArena's train_2 (HF test) has none."""
-    return ctx.preset.dataset["name"] != "olympicarena"
+    return ctx.task.has_train_2_gold
 
 
 def train_ceiling(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -159,8 +152,7 @@ def train_ceiling(ctx: RunContext, *, verbose: bool = True) -> Stage:
             print(f"{CEILING}: done ({st.dir})")
         return st
     gold = reference_gold(ctx.root, purpose="strong_ceiling", note="strong ceiling: SFT on train_2 gold")
-    dataset = ctx.preset.dataset["name"]
     rows = [{"prompt": p["prompt"], "response": p["completion"]}
-            for p in sft_rows(ctx, gold, [gold_target(r, dataset) for r in gold])]
+            for p in sft_rows(ctx, gold, [ctx.task.gold_target(r) for r in gold])]
     return train_sft(ctx, CEILING, rows, {"data": HINT_01}, "train_2 GOLD: reference only", verbose=verbose)
 
