@@ -255,10 +255,10 @@ class _Estimator:
         if self.procs > 1 or self.p.train.get("launcher") == "accelerate":
             cfg = self.p.train.get("accelerate_config") or "ddp"
             step.command = (f"accelerate launch --config_file configs/accelerate/{Path(str(cfg)).stem}.yaml "
-                            f"--num_processes {self.procs} -m w2s_lib.train --recipe {_rel(r['path'])} "
+                            f"--num_processes {self.procs} -m w2s_lib.train_job --recipe {_rel(r['path'])} "
                             f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
         else:
-            step.command = (f"python -m w2s_lib.train --recipe {_rel(r['path'])} --model {_short(model)} "
+            step.command = (f"python -m w2s_lib.train_job --recipe {_rel(r['path'])} --model {_short(model)} "
                             f"--data <rows.jsonl> --out <stage>/model")
         if lora and r["save"] == "merged":
             step.command += "   then, after it exits: merge the adapter on the CPU (training.finish_merge)"

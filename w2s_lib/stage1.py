@@ -5,7 +5,6 @@
     iteration_answers(ctx, 1)                 # stages answers_iter1_{weak,icl}: those models answer train_2
     select(ctx, 2, *answer_stages(1))         # (w2s_lib.selection) stage selection_iter2
     train_iteration(ctx, 2)                   # sft_iter2_*, again from the strong *base*
-    run_stage1(ctx)                           # all of the above for stage1.iterations
     declare_m_plus(ctx)                       # stage m_plus: M_plus = the last iteration's `stage1.m_plus` model
     m_plus_path(ctx)                          #   (the paper: hybrid), where Stage II starts
     train_full_weak(ctx)                      # baseline: strong base SFT on all of D_weak
@@ -25,7 +24,7 @@ from . import prompts as P
 from .records import reference_gold
 from .names import CEILING, FULL_WEAK, HINT_03, M_PLUS, answers_stage
 from .runstore import Stage
-from .selection import HINT_02, SUBSETS, load_sets, select, selection_stage
+from .selection import HINT_02, SUBSETS, load_sets, selection_stage
 from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, load_d_weak, sft_rows
 
 
@@ -93,20 +92,6 @@ def iteration_answers(ctx: RunContext, iteration: int, *, verbose: bool = True) 
             print(f"{name}: done ({st.dir})")
         out[side] = st
     return out
-
-
-def run_stage1(ctx: RunContext, *, verbose: bool = True) -> dict[int, dict[str, Stage]]:
-    """Every Stage I iteration (stage1.iterations): train on selection k, answer, select k + 1, ...; then
-    declare M_plus (stage m_plus)."""
-    n = int(ctx.preset.stage1["iterations"])
-    models = {}
-    for it in range(1, n + 1):
-        if it > 1:
-            iteration_answers(ctx, it - 1, verbose=verbose)
-            select(ctx, it, *answer_stages(it - 1), verbose=verbose)
-        models[it] = train_iteration(ctx, it, verbose=verbose)
-    declare_m_plus(ctx)
-    return models
 
 
 def m_plus_stage(ctx: RunContext) -> str:
