@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext, train_summary
-from .jsonl import DataError
 from .names import D_WEAK, HINT_01, WEAK_MODEL
 from .records import load_split
 from .runstore import Stage
@@ -92,12 +91,7 @@ def answer_metrics(rows: list[dict]) -> dict:
 
 def load_answers(ctx: RunContext, stage: str, hint: str = HINT_01, job: str = "answers") -> list[dict]:
     """The rows of a committed answering stage (d_weak, answers_iter*), in train_2 order."""
-    st = ctx.store.require(stage, hint=hint)
-    meta = st.read_json(f"{job}/job.json")
-    rows = [r for k in range(meta["n_shards"]) for r in st.read_jsonl(f"{job}/shard-{k:05d}.jsonl")]
-    if len(rows) != meta["n_items"]:
-        raise DataError(f"{st.dir / job}: {len(rows)} rows but the job had {meta['n_items']} items")
-    return rows
+    return ctx.store.require(stage, hint=hint).read_shards(job)
 
 
 def load_d_weak(ctx: RunContext) -> list[dict]:
