@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .tasks import task_for
 from .data import PAPER_SIZES
 from .presets import Preset, load_preset, resolve
 
@@ -321,7 +322,8 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
     """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time.
     `gpus`: plan for that many GPUs (one seed's share under `--jobs`) instead of the preset's compute.gpus."""
     est = _Estimator(p, gpus)
-    ds = p.dataset["name"]
+    task = task_for(p)
+    ds = task.name
     q, resp = LENGTHS.get(ds, LENGTHS["toy"])
     keep = KEEP.get(ds, KEEP["gsm8k"])
     n1, n2, nt = _sizes(p)
@@ -376,7 +378,7 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
             gen(nb3, f"iter{it} re-answer (ICL-set model)", strong, n2, "train_2, greedy")
     train(nb3, "full weak FT", strong, "strong_sft", n2, "all of D_weak (baseline)")
     evaluate(nb3, "full weak FT", strong, "sft_full_weak")
-    if ds != "olympicarena":
+    if task.has_train_2_gold:
         train(nb3, "strong ceiling", strong, "strong_sft", n2, "train_2 gold (reference only)")
         evaluate(nb3, "strong ceiling", strong, "sft_ceiling")
     ns = int(p.stage2.get("n_samples", 10))
@@ -387,13 +389,14 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
         evaluate(nb4, method.upper(), strong, method)
     # 05 scores the weak model, full weak FT, M_plus, DPO and ORPO on OlympicArena val (313 questions; a toy set of
     # that shape for the toy world). On the OlympicArena preset it reuses 01-04's evaluations: nothing to run.
-    if ds != "olympicarena":
-        oq, oresp = LENGTHS["olympicarena"] if ds != "toy" else (q, resp)
-        n_olympic = 313 if ds != "toy" else min(nt, 313)
+    toy_set = task.olympic_set == "toy"
+    if task.olympic_set != "run test set":
+        oq, oresp = (q, resp) if toy_set else LENGTHS["olympicarena"]
+        n_olympic = min(nt, 313) if toy_set else 313
         for who, model in [("weak model", weak), ("full weak FT", strong), ("M_plus", strong)] + [
                 (m.upper(), strong) for m in p.stage2.get("methods", ["dpo", "orpo"])]:
             st = Step("05_olympicarena_eval", f"olympic eval {who}", "generate", model, n_olympic,
-                      "OlympicArena val, greedy" if ds != "toy" else "OlympicArena-shaped toy set, greedy")
+                      "OlympicArena-shaped toy set, greedy" if toy_set else "OlympicArena val, greedy")
             est.generate(st, model, n_olympic * oq, n_olympic, min(oresp, eval_new), eval_new)
             steps.append(st)
     return steps

@@ -15,7 +15,7 @@ The rules, from the paper's release (docs/paper_settings.md section 4):
   wrong (the release's Llama2-7b GSM8K demos have 1 correct answer of 4). Nothing checks them against gold.
 - D_icl: the strong *base* model answers every train_2 question greedily after those demos.
 - A question is kept when the weak and the ICL final answers agree, under `stage1.comparator`:
-  `official` (the paper presets): the release's rule (`grading_official.agree_official`): the normalised
+  `official` (the paper presets): the release's rule (`Task.official_agree`, w2s_lib.tasks): the normalised
   prediction strings are equal, two empty ones included, as in the released data; OlympicArena: the ICL
   response judged by OlympicArena's judge against the weak answer. `math` (our improvement; toy, smoke,
   single-gpu): our grader's equality (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree) and
