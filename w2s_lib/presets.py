@@ -38,7 +38,8 @@ class PresetError(ValueError):
 # Allowed keys per section, with their defaults (None = required or optional without default).
 SCHEMA: dict[str, dict[str, Any]] = {
     "dataset": {
-        "name": None,             # toy | gsm8k | math | olympicarena
+        "name": None,             # toy | gsm8k | math | olympicarena | any other name: local JSONL (w2s_lib.tasks)
+        "format": None,           # other datasets: the JSONL rows' format (w2s_lib.data.FORMATS; default w2s)
         "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
         "test_source": None,      # MATH500 / separate test set source
         "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files)

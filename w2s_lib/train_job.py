@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[w2s.train] backend unsloth not used ({fallback}); training with TRL", file=sys.stderr,
                   flush=True)
 
-    from w2s_lib.training import load_recipe, run_job
+    from w2s_lib.launch import run_job
+    from w2s_lib.recipes import load_recipe
 
     recipe = load_recipe(args.recipe)
     if fallback:

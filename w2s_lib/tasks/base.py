@@ -20,6 +20,7 @@ class Task:
     llama_factory_ids = "position"    # ids in the LLaMA-Factory exports: "position" (the release) or "record"
     olympic_set = "val"               # notebook 05's set: "val" (OlympicArena val), "toy", or "run test set"
     synthetic = False                 # the toy world: numbers with no paper counterpart (said in the report)
+    official_answer_key = "####"      # the release's grader: the marker before a response's final answer
 
     def __init__(self, name: str):
         self.name = name
@@ -75,8 +76,8 @@ class Task:
 
     # ---- the release's rules (stage1.comparator: official; grader="official") --------------------------
     def official_pred(self, response: str) -> str:
-        from ..grading_official import answer_key_for, official_pred
-        return official_pred(response, answer_key_for(self.name))
+        from ..grading_official import official_pred
+        return official_pred(response, self.official_answer_key)
 
     def official_vote_keys(self, questions: Sequence[dict]) -> list[list[str]]:
         """Stage II, comparator `official`: per question, [weak key, sample keys...] = the release's normalised
@@ -96,6 +97,6 @@ class Task:
 
     def grade_official(self, responses: Sequence[str], records: Sequence[Any]) -> list[bool]:
         """Correctness under the paper release's grader (its `test_answer`)."""
-        from ..grading_official import answer_key_for, is_correct_official
-        key = answer_key_for(self.name)
+        from ..grading_official import is_correct_official
+        key = self.official_answer_key
         return [is_correct_official(t, r.answer or "", key) for t, r in zip(responses, records)]

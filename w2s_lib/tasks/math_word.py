@@ -14,6 +14,7 @@ class GSM8KTask(Task):
 
 
 class MATHTask(Task):
+    official_answer_key = "The answer is:"
     def gold_target(self, record: Any) -> str:
         """The release's MATH target: `solution The answer is: answer`."""
         return f"{super().gold_target(record)} The answer is: {record.answer}"
