@@ -90,6 +90,11 @@ def run(name: str, runs_dir: Path, reuse: bool = False) -> dict:
         if proc.returncode:
             sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
             raise SystemExit(f"behaviour_check: {' '.join(cmd[1:])} failed (exit {proc.returncode})")
+    return snapshot(name, runs_dir)
+
+
+def snapshot(name: str, runs_dir: Path) -> dict:
+    """The snapshot of a finished run under runs_dir (what --record writes, without its header)."""
     preset = COMMANDS[name][1]
     snap = {"stages": collect(runs_dir / preset / "seed0", with_files=(name == "smoke"))}
     results = runs_dir / preset / "results.json"

@@ -47,6 +47,20 @@ class RunContext:
     def store(self) -> RunStore:
         return RunStore(self.root)
 
+    def stage(self, name: str, config: dict, deps: Any = (), *, verbose: bool = True):
+        """`store.stage(name, config, deps)`, saying "<name>: done (<dir>)" when the stage is already computed."""
+        st = self.store.stage(name, config, deps=deps)
+        if st.done and verbose:
+            print(f"{name}: done ({st.dir})")
+        return st
+
+    def comparison_config(self) -> dict:
+        """Config keys of a stage that compares answers: the judge, and `stage1.comparator` when it is not the
+        default `math` (so stages computed before the comparator existed keep their hash)."""
+        from .grading_official import comparator_of
+        c = comparator_of(self.preset)
+        return {"judge": self.judge, **({"comparator": c} if c != "math" else {})}
+
     @property
     def task(self) -> Task:
         """The dataset's Task (w2s_lib.tasks): prompts, answer extraction, comparison keys, grading."""

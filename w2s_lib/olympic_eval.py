@@ -118,24 +118,21 @@ def toy_olympic_records(n: int, seed: int = 3, difficulty: toy_task.Difficulty =
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = random.Random(seed)
-    seen: set[str] = set()
-    out: list[Record] = []
-    tries = 0
-    while len(out) < n:
-        tries += 1
-        if tries > 100 * n + 1000:
-            raise RuntimeError(f"could only make {len(out)} distinct OlympicArena-shaped toy items of {n}")
-        family, atype = kinds[len(out) % len(kinds)]
+
+    def draw(k: int) -> Record | None:
+        family, atype = kinds[k % len(kinds)]
         p = (toy_task.count_problem(rng, difficulty) if family == "count" else toy_task.FAMILIES[family](rng))
         conv = _convert(p, atype)
-        if conv is None or conv[0] in seen:
-            continue
+        if conv is None:
+            return None
         problem, gold, solution, unit = conv
-        seen.add(problem)
         meta = {"answer_type": atype, "subject": "Math", "unit": unit, "answer_sequence": None,
                 "type_sequence": None, "language": "EN", "modality": "text-only", "family": family}
-        meta["prompt"] = hf_prompt({**meta, "problem": problem, "id": f"toy-olympic-{len(out):05d}"})
-        out.append(Record(f"toy-olympic-{len(out):05d}", problem, solution, json.dumps(gold), meta))
+        meta["prompt"] = hf_prompt({**meta, "problem": problem, "id": f"toy-olympic-{k:05d}"})
+        return Record(f"toy-olympic-{k:05d}", problem, solution, json.dumps(gold), meta)
+
+    out = toy_task.draw_distinct(n, draw, lambda r: r.question, max_tries=100 * n + 1000,
+                                 failure="could only make {made} distinct OlympicArena-shaped toy items of {n}")
     order = list(range(len(out)))
     rng.shuffle(order)
     # ids follow the final order, so the file reads toy-olympic-00000, 00001, ...

@@ -65,10 +65,8 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
     if mode == "released":
         text = released_demos(ctx.preset)
         config.update(demos="released", demos_sha256=sha256_of(text))
-    st = ctx.store.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01})
+    st = ctx.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"d_icl: done ({st.dir})")
         return st
     demos: list[dict] | str
     if mode == "released":
@@ -146,15 +144,10 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
     name = selection_stage(iteration)
     hint = HINT_02 if iteration == 1 else ("run notebooks/03_stage1_sft.ipynb (iteration "
                                            f"{iteration - 1} models answer train_2 first)")
-    from .grading_official import comparator_of
     config = {"version": STAGE_VERSION, "iteration": iteration, "weak_side": weak_stage, "icl_side": icl_stage,
-              "judge": ctx.judge}
-    if comparator_of(ctx.preset) != "math":
-        config["comparator"] = comparator_of(ctx.preset)
-    st = ctx.store.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint})
+              **ctx.comparison_config()}
+    st = ctx.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{name}: done ({st.dir})")
         return st
     questions = load_split(ctx.root, "train_2")
     weak_rows = load_answers(ctx, weak_stage, hint)

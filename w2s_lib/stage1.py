@@ -47,10 +47,8 @@ def train_sft(ctx: RunContext, name: str, rows: list[dict], deps: dict, describe
               verbose: bool = True) -> Stage:
     """Stage `name`: the strong base fine-tuned on `rows` ({prompt, response}); the model is in `model/`."""
     config = {"version": STAGE_VERSION, "base": ctx.model("strong_base"), "train": ctx.train_config("strong_sft")}
-    st = ctx.store.stage(name, config, deps=deps)
+    st = ctx.stage(name, config, deps=deps, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{name}: done ({st.dir})")
         return st
     if verbose:
         print(f"{name}: SFT of the strong base on {len(rows)} rows ({describe})")
@@ -131,10 +129,8 @@ def train_ceiling(ctx: RunContext, *, verbose: bool = True) -> Stage:
     if not has_ceiling(ctx):
         raise ValueError("no strong ceiling for OlympicArena: its train_2 (the HF test split) has no public gold")
     config = {"version": STAGE_VERSION, "base": ctx.model("strong_base"), "train": ctx.train_config("strong_sft")}
-    st = ctx.store.stage(CEILING, config, deps={"data": HINT_01})
+    st = ctx.stage(CEILING, config, deps={"data": HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{CEILING}: done ({st.dir})")
         return st
     gold = reference_gold(ctx.root, purpose="strong_ceiling", note="strong ceiling: SFT on train_2 gold")
     rows = [{"prompt": p["prompt"], "response": p["completion"]}

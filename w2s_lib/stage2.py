@@ -39,10 +39,8 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
     mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "n": int(s2["n_samples"]), "temperature": s2["temperature"],
               "top_p": s2["top_p"], "generation": ctx.generation_config(), "seed": ctx.seed}
-    st = ctx.store.stage(SAMPLES, config, deps={"data": HINT_01, M_PLUS: HINT_03})
+    st = ctx.stage(SAMPLES, config, deps={"data": HINT_01, M_PLUS: HINT_03}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"samples: done ({st.dir})")
         return st
     questions = load_split(ctx.root, "train_2")
     by_id = {q.id: q for q in questions}
@@ -72,15 +70,9 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
     s2 = ctx.preset.stage2
     gates = {"min_conf": float(s2["min_conf"]), "flip_conf": float(s2["flip_conf"]),
              "max_pairs": int(s2["max_pairs_per_question"]), "seed": int(s2["pair_seed"])}
-    from .grading_official import comparator_of
-    comparator = comparator_of(ctx.preset)
-    config = {"version": STAGE_VERSION, **gates, "judge": ctx.judge}
-    if comparator != "math":
-        config["comparator"] = comparator
-    st = ctx.store.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04})
+    config = {"version": STAGE_VERSION, **gates, **ctx.comparison_config()}
+    st = ctx.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"pairs: done ({st.dir})")
         return st
     train_2 = load_split(ctx.root, "train_2")
     weak = {r["id"]: r for r in load_d_weak(ctx)}
@@ -89,7 +81,7 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
                   "weak_response": weak[s["id"]]["response"], "weak_pred": weak[s["id"]]["pred"],
                   "samples": s["samples"], "preds": s["preds"]} for s, q in zip(samples, train_2)]
     task = ctx.task
-    if comparator == "official":      # the release's normalised prediction strings
+    if config.get("comparator") == "official":      # the release's normalised prediction strings
         keys = task.official_vote_keys(questions)
     else:                             # the task's notion of equal answers (grader clusters, per answer type)
         keys = task.vote_keys(questions, train_2)
@@ -138,10 +130,8 @@ def train_preference(ctx: RunContext, method: str, *, verbose: bool = True) -> S
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "train": ctx.train_config(method)}
-    st = ctx.store.stage(method, config, deps={PAIRS: HINT_04, M_PLUS: HINT_03})
+    st = ctx.stage(method, config, deps={PAIRS: HINT_04, M_PLUS: HINT_03}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{method}: done ({st.dir})")
         return st
     rows = preference_rows(load_pairs(ctx))
     if verbose:

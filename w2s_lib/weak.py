@@ -36,10 +36,8 @@ def train_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
             st.commit({"model": ctx.model("weak_model"), "trained": False, "given": True})
         return st
     config = {"version": STAGE_VERSION, "base": ctx.model("weak_base"), "train": ctx.train_config("weak_sft")}
-    st = store.stage(WEAK_MODEL, config, deps={"data": HINT_01})
+    st = ctx.stage(WEAK_MODEL, config, deps={"data": HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"weak_model: done ({st.dir})")
         return st
     train_1 = load_split(ctx.root, "train_1")
     rows = sft_rows(ctx, train_1, [ctx.task.gold_target(r) for r in train_1])
@@ -73,10 +71,8 @@ def answer_train_2(ctx: RunContext, st: Stage, model: str, *, job: str = "answer
 def generate_d_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `d_weak`: the weak model answers every train_2 question greedily (zero-shot prompt)."""
     config = {"version": STAGE_VERSION, "generation": ctx.generation_config()}
-    st = ctx.store.stage(D_WEAK, config, deps={"data": HINT_01, WEAK_MODEL: HINT_01})
+    st = ctx.stage(D_WEAK, config, deps={"data": HINT_01, WEAK_MODEL: HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"d_weak: done ({st.dir})")
         return st
     rows = answer_train_2(ctx, st, weak_model_path(ctx))
     st.commit(answer_metrics(rows))

@@ -12,6 +12,17 @@ def _bar_keys(res: Collected) -> list[str]:
     return [k for k in res.keys() if res.values(k)]
 
 
+def _finish(fig, ax, ys, labels, title: str, xlabel: str, path: str | Path | None):
+    """A horizontal chart's model labels, axis label and title; saved to `path` when given."""
+    ax.set_yticks(ys, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
 def plot_accuracy(res: Collected, path: str | Path | None = None):
     """Mean test accuracy per model (bars, ± sd), each seed as a dot; weak floor and ceiling as lines."""
     import matplotlib.pyplot as plt
@@ -29,14 +40,9 @@ def plot_accuracy(res: Collected, path: str | Path | None = None):
     for k, style in (("weak", ":"), ("strong_ceiling", "--")):
         if res.summary.get(k) is not None:
             ax.axvline(res.summary[k], color="k", ls=style, lw=1)
-    ax.set_yticks(ys, [res.label(k) for k in keys])
-    ax.set_xlabel(f"test accuracy (mean over {len(res.runs)} seed{'s' * (len(res.runs) != 1)}; dots = seeds)")
     ax.set_xlim(0, max([1e-3] + [v for k in keys for v in res.values(k).values()]) * 1.15)
-    ax.set_title(f"{res.preset.name}: accuracy by stage")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(fig, ax, ys, [res.label(k) for k in keys], f"{res.preset.name}: accuracy by stage",
+                   f"test accuracy (mean over {len(res.runs)} seed{'s' * (len(res.runs) != 1)}; dots = seeds)", path)
 
 
 def plot_pgr(res: Collected, path: str | Path | None = None):
@@ -55,13 +61,8 @@ def plot_pgr(res: Collected, path: str | Path | None = None):
         ax.plot(vals, [y] * len(vals), "k.", ms=6)
     ax.axvline(0, color="k", lw=1)
     ax.axvline(1, color="k", ls="--", lw=1)
-    ax.set_yticks(ys, [res.label(k) for k in keys])
-    ax.set_xlabel("PGR = (acc - weak) / (ceiling - weak)   (0 = weak floor, 1 = ceiling)")
-    ax.set_title(f"{res.preset.name}: performance gap recovered")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(fig, ax, ys, [res.label(k) for k in keys], f"{res.preset.name}: performance gap recovered",
+                   "PGR = (acc - weak) / (ceiling - weak)   (0 = weak floor, 1 = ceiling)", path)
 
 
 def plot_selection(res: Collected, path: str | Path | None = None):
