@@ -47,6 +47,15 @@ def eval_stage(name: str) -> str:
 HINT_01 = "run notebooks/01_weak_data.ipynb first (it trains the weak model and writes D_weak)"
 HINT_02 = "run notebooks/02_selection.ipynb first (it writes D_icl and the iteration-1 selection)"
 HINT_03 = "run notebooks/03_stage1_sft.ipynb first (it trains the Stage I models and M_plus)"
+
+
+def hint_iteration(iteration: int) -> str:
+    """What to run when the answers of Stage I iteration `iteration` (its models on train_2) are missing."""
+    if iteration == 1:
+        return HINT_02
+    return f"run notebooks/03_stage1_sft.ipynb (iteration {iteration - 1} models answer train_2 first)"
+
+
 HINT_04 = "run notebooks/04_stage2_preference.ipynb first"
 HINT_05 = "run notebooks/05_olympicarena_eval.ipynb first"
 HINT_MODELS = "run notebooks 01-04 first (05 evaluates the models they trained)"

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
 from .jsonl import write_jsonl
-from .names import HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
+from .names import HINT_01, HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
 from .olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
 from .records import Record, load_split
 from .runstore import Stage
@@ -175,7 +175,7 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
     (default GAIR/OlympicArena; n > 0 keeps the first n rows). Overlaps with the run's own questions are
     counted in the metrics, not removed."""
     if uses_run_test_set(ctx):
-        return ctx.store.require("data", hint="run notebooks/01_weak_data.ipynb first")
+        return ctx.store.require("data", hint=HINT_01)
     n = int(n) or default_size(ctx)
     if ctx.task.olympic_set == "toy":
         world = int((ctx.preset.dataset.get("toy") or {}).get("world_seed", 0))

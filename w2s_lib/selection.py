@@ -35,7 +35,7 @@ from .export import dataset_info, sft_to_llama_factory
 from .jsonl import write_json, write_jsonl
 from .method.agreement import DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, keep_reason
 from .method.demos import choose_demos
-from .names import D_ICL, HINT_02, STAGE1_SUBSETS, selection_stage
+from .names import D_ICL, HINT_02, STAGE1_SUBSETS, hint_iteration, selection_stage
 from .records import load_split, reference_gold
 from .runstore import Stage, sha256_of
 from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
@@ -142,8 +142,7 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
     the three sets as JSONL (`weak.jsonl`, `icl.jsonl`, `hybrid.jsonl`), their LLaMA-Factory versions
     (`llama_factory/`), and `decisions.jsonl` (one row per train_2 question: both answers, kept or why not)."""
     name = selection_stage(iteration)
-    hint = HINT_02 if iteration == 1 else ("run notebooks/03_stage1_sft.ipynb (iteration "
-                                           f"{iteration - 1} models answer train_2 first)")
+    hint = hint_iteration(iteration)
     config = {"version": STAGE_VERSION, "iteration": iteration, "weak_side": weak_stage, "icl_side": icl_stage,
               **ctx.comparison_config()}
     st = ctx.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint}, verbose=verbose)
