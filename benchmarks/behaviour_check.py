@@ -101,7 +101,9 @@ def snapshot(name: str, runs_dir: Path) -> dict:
     if results.is_file():
         snap["results"] = _clean(json.loads(results.read_text()))
     # paths inside metrics (a model's directory) name the scratch directory: make them relative to it
-    return json.loads(json.dumps(snap).replace(str(runs_dir.resolve()), "<runs>").replace(str(runs_dir), "<runs>"))
+    # and the checkout (the base models under data/toy): make them relative to those
+    text = json.dumps(snap).replace(str(runs_dir.resolve()), "<runs>").replace(str(runs_dir), "<runs>")
+    return json.loads(text.replace(str(ROOT), "<repo>"))
 
 
 def diff(before, after, where: str = "") -> list[str]:
