@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from w2s_lib.analysis import collect  # noqa: E402
+from w2s_lib.report import collect  # noqa: E402
 from w2s_lib.paths import RUNS_DIR  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "toy_calibration.json"

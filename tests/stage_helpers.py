@@ -161,3 +161,9 @@ def olympic_run(tmp_path: Path, monkeypatch, **preset):
 def olympic_response(answer: str) -> str:
     """An OlympicArena-style response ending with the boxed answer ('' = an empty response, no answer)."""
     return f"Reasoning.\nThe final answer is $\\boxed{{{answer}}}$" if answer else ""
+
+
+def agreement(weak_preds, icl_preds) -> list[bool]:
+    """Stage I agreement of the default task (comparator math) over two lists of final answers."""
+    from w2s_lib.tasks import Task
+    return Task("toy").same_answers([{"pred": w} for w in weak_preds], [{"pred": i} for i in icl_preds], [])

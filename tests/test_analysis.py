@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from stage_helpers import hand_answers
-from w2s_lib import analysis as A
+from w2s_lib import report as A
 from w2s_lib.context import open_run
 from w2s_lib.jsonl import write_jsonl
 from w2s_lib.prepare import prepare

@@ -9,7 +9,7 @@ import yaml
 
 from w2s_lib.jsonl import DataError
 from w2s_lib.paths import CONFIGS_DIR
-from w2s_lib.training import PAPER_LORA_TARGETS, build_trl_config, device_defaults, lora_config, load_recipe
+from w2s_lib.recipes import PAPER_LORA_TARGETS, build_trl_config, device_defaults, lora_config, load_recipe
 
 TRAIN = sorted(glob.glob(str(CONFIGS_DIR / "train" / "*.yaml")))
 ACCEL = sorted(glob.glob(str(CONFIGS_DIR / "accelerate" / "*.yaml")))

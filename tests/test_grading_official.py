@@ -5,7 +5,8 @@ import json
 import pytest
 
 from w2s_lib.grading import is_correct
-from w2s_lib.grading_official import (agree_official, is_correct_official, normalize_final_answer,
+from w2s_lib.tasks import TASKS
+from w2s_lib.grading_official import (is_correct_official, normalize_final_answer,
                                       official_gold, official_pred, test_answer as release_test_answer)
 from w2s_lib.grading_official_olympic import auto_judge, judge_official, official_olympic_pred
 from w2s_lib.jsonl import read_jsonl
@@ -44,9 +45,10 @@ def test_is_correct_grader_switch():
 
 
 def test_empty_predictions_agree_under_the_official_comparator():
-    assert agree_official("no answer here", "none here either", "gsm8k")
-    assert agree_official("#### 5", "#### 5.0", "gsm8k")
-    assert not agree_official("#### 0.5", "#### 0.50", "gsm8k")
+    agree_official = TASKS["gsm8k"]("gsm8k").official_agree
+    assert agree_official("no answer here", "none here either")
+    assert agree_official("#### 5", "#### 5.0")
+    assert not agree_official("#### 0.5", "#### 0.50")
 
 
 # ---- against the release ---------------------------------------------------------------------------------------
@@ -81,7 +83,8 @@ def _released(shared_data, prefix):
     ("olympicarena/train_olympic_llama3-8b-instruct_iter2", "olympicarena", None)])
 def test_every_released_kept_question_agrees_officially(shared_data, prefix, dataset, both_empty):
     weak, icl = _released(shared_data, prefix)
-    assert all(agree_official(w["output"], i["output"], dataset) for w, i in zip(weak, icl))
+    task = TASKS[dataset](dataset)
+    assert all(task.official_agree(w["output"], i["output"]) for w, i in zip(weak, icl))
     if both_empty is not None:
         key = "####" if dataset == "gsm8k" else "The answer is:"
         assert sum(official_pred(w["output"], key) == official_pred(i["output"], key) == ""
@@ -91,7 +94,7 @@ def test_every_released_kept_question_agrees_officially(shared_data, prefix, dat
 def test_olympic_first_box_string_equality_would_not_explain_the_release(shared_data):
     weak, icl = _released(shared_data, "olympicarena/train_olympic_llama3-8b-instruct_iter1")
     differ = sum(official_olympic_pred(w["output"]) != official_olympic_pred(i["output"]) for w, i in zip(weak, icl))
-    assert differ == 40                                          # hence agree_official's judge-based rule
+    assert differ == 40                                          # hence OlympicTask.official_agree's judge-based rule
 
 
 # ---- OlympicArena's judge ------------------------------------------------------------------------------------

@@ -23,7 +23,12 @@ def run(tmp_path_factory):
         evaluate.evaluate(ctx, "weak_model", verbose=False)       # reads test gold: allowed, not the door
         selection.generate_d_icl(ctx, verbose=False)
         selection.select(ctx, 1, verbose=False)
-        stage1.run_stage1(ctx, verbose=False)                     # both iterations, M_plus
+        for it in (1, 2):                                         # both iterations (notebook 03's loop), M_plus
+            if it > 1:
+                stage1.iteration_answers(ctx, it - 1, verbose=False)
+                selection.select(ctx, it, *stage1.answer_stages(it - 1), verbose=False)
+            stage1.train_iteration(ctx, it, verbose=False)
+        stage1.declare_m_plus(ctx)
         stage1.train_full_weak(ctx, verbose=False)
         stage2.sample(ctx, verbose=False)
         stage2.make_pairs(ctx, verbose=False)

@@ -11,7 +11,7 @@ import pytest
 
 from smoke_series import PRESET, SEED, smoke_series  # noqa: F401  (session fixture)
 from stage_helpers import gold_openings
-from w2s_lib import analysis
+from w2s_lib import report as analysis
 from w2s_lib.jsonl import read_json, read_jsonl
 from w2s_lib.olympic import judge
 from w2s_lib.paths import NOTEBOOKS_DIR

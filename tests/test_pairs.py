@@ -3,8 +3,19 @@ import random
 
 import pytest
 
-from w2s_lib.pairs import (DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN, WEAK_REJECTED,
-                           build_pairs, pairs_for_question, passes, vote)
+from w2s_lib.grading import extract_answer
+from w2s_lib.method.pairs import (DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN,
+                                  WEAK_REJECTED, build_pairs, pairs_for_question)
+from w2s_lib.method.vote import passes, vote
+from w2s_lib.tasks import Task
+
+
+def grader_pairs(questions, **gates):
+    """build_pairs with the default task's keys (the grader's clusters), as stage2.make_pairs computes them."""
+    qs = [{**q, "weak_pred": extract_answer(q["weak_response"]), "preds": [extract_answer(s) for s in q["samples"]]}
+          for q in questions]
+    pairs, _, stats = build_pairs(qs, Task("toy").vote_keys(qs, [None] * len(qs)), **gates)
+    return pairs, stats
 
 
 def resp(ans: str) -> str:
@@ -28,6 +39,16 @@ def test_vote_ties_go_to_first_seen():
 def test_vote_counts_empty_answer_as_a_candidate():
     v = vote(["", "", "", "5", "5"])
     assert v.top == "" and v.confidence == pytest.approx(0.6)
+
+
+def test_evaluation_vote_never_lets_the_empty_answer_win():
+    # maj@k's vote: '' is not a candidate, but stays in the denominator of the share
+    v = vote(["", "", "", "5", "5"], empty_wins=False)
+    assert (v.top, v.count, v.confidence) == ("5", 2, 0.4)
+    assert vote(["", ""], empty_wins=False).count == 0
+    # above half of the samples, both votes agree (Stage II's 0.6 gate is decided the same way)
+    keys = ["5", "", "5", "5", "2"]
+    assert vote(keys) == vote(keys, empty_wins=False)
 
 
 @pytest.mark.parametrize("count,n,threshold,ok", [(6, 10, 0.6, True), (5, 10, 0.6, False), (8, 10, 0.8, True),
@@ -107,7 +128,7 @@ def test_equivalent_answers_written_differently_vote_together():
     q = {"id": "q1", "prompt": "Question: x\nAnswer:", "weak_response": "so\n#### 0.50",
          "samples": ["a\n#### 0.5", "b\n#### \\frac12", "c\n#### 1/2", "d\n#### 0.5", "e\n#### \\frac{1}{2}",
                      "f\n#### 0.5", "g\n#### 3", "h\n#### 0.5", "i\n#### 2", "j\n#### .5"]}
-    pairs, stats = build_pairs([q])
+    pairs, stats = grader_pairs([q])
     assert stats.pairs == 1 and pairs[0]["branch"] == WEAK_CHOSEN
     assert pairs[0]["confidence"] == pytest.approx(0.8)
     assert pairs[0]["rejected"] in ("g\n#### 3", "i\n#### 2")
@@ -121,18 +142,21 @@ def test_build_pairs_counts_every_question_once_and_is_deterministic():
         {"id": "d", "prompt": "p", "weak_response": resp("4"), "samples": [resp("4")] * 10},
     ]
     key = lambda r: r.split("#### ")[1] if "#### " in r else ""
-    p1, s1 = build_pairs(qs, key=key, seed=42)
-    p2, _ = build_pairs(qs, key=key, seed=42)
+    keys = [[key(q["weak_response"])] + [key(r) for r in q["samples"]] for q in qs]
+    p1, votes, s1 = build_pairs(qs, keys, seed=42)
+    p2, _, _ = build_pairs(qs, keys, seed=42)
     assert p1 == p2
     assert s1.questions == 4 and s1.pairs == 2 and s1.weak_chosen == 1 and s1.weak_rejected == 1
     assert s1.skipped == {LOW_CONFIDENCE: 1, NO_ANSWER: 0, NO_MINORITY: 1, DISAGREE_LOW_CONF: 0}
     assert sum(s1.skipped.values()) + s1.questions_with_pairs == s1.questions
+    assert [(v["reason"], v["pairs"], v["branch"]) for v in votes] == [
+        (None, 1, WEAK_CHOSEN), (None, 1, WEAK_REJECTED), (LOW_CONFIDENCE, 0, None), (NO_MINORITY, 0, None)]
 
 
 def test_symbolically_equal_answers_vote_together():
     # sqrt(8) and 2 sqrt(2) have different canonical keys; the grader's clusters merge them.
     q = {"id": "q", "prompt": "p", "weak_response": "The answer is: 2\\sqrt{2}",
          "samples": ["The answer is: \\sqrt{8}"] * 3 + ["The answer is: 2\\sqrt{2}"] * 3 + ["The answer is: 3"] * 4}
-    pairs, stats = build_pairs([q])
+    pairs, stats = grader_pairs([q])
     assert stats.pairs == 1 and pairs[0]["confidence"] == pytest.approx(0.6)
     assert pairs[0]["branch"] == WEAK_CHOSEN and pairs[0]["rejected"] == "The answer is: 3"

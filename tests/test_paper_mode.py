@@ -129,11 +129,11 @@ def test_official_split_from_a_copy_a_clone_and_the_release_cache(shared_data, t
 
 
 def test_official_votes_count_the_release_strings():
-    from w2s_lib.pairs import official_keys
+    from w2s_lib.tasks import GSM8KTask, MATHTask
     q = {"weak_response": "so\n#### 5", "samples": ["#### 5", "#### 5.0", "#### 0.50", "#### 0.5", "no answer"]}
-    assert official_keys([q], "gsm8k") == [["5", "5", "5", "0.50", "0.5", ""]]
+    assert GSM8KTask("gsm8k").official_vote_keys([q]) == [["5", "5", "5", "0.50", "0.5", ""]]
     m = {"weak_response": "The answer is: \\frac12", "samples": ["The answer is: \\frac{1}{2}", "The answer is: 0.5"]}
-    assert official_keys([m], "math") == [["\\frac{1}{2}", "\\frac{1}{2}", "0.5"]]
+    assert MATHTask("math").official_vote_keys([m]) == [["\\frac{1}{2}", "\\frac{1}{2}", "0.5"]]
 
 
 def _demo_pairs(text: str, olympic: bool) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import pytest
 from w2s_lib.costs import KNOWN_MODELS, LENGTHS, format_plan, model_spec, plan, totals
 from w2s_lib.pipeline import main
 from w2s_lib.presets import list_presets, load_preset
-from w2s_lib.training import PAPER_LORA_TARGETS, build_trl_config, load_recipe
+from w2s_lib.recipes import PAPER_LORA_TARGETS, build_trl_config, load_recipe
 
 PAPER = [n for n in list_presets() if n.startswith("paper-")]
 GPU = [n for n in list_presets() if n.startswith(("paper-", "single-gpu"))]

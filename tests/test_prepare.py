@@ -87,8 +87,8 @@ def test_math_pool_and_math500(tmp_path):
     assert not {q.question for q in t2} & {r.question for r in test}
     assert st.config["notes"]["dropped"] == {"in the test set (MATH500)": 7}
     # MATH weak SFT target: solution + " The answer is: " + answer (the release's convert.py)
-    from w2s_lib.weak import gold_target
-    assert gold_target(t1[0], "math").endswith(f" The answer is: {t1[0].answer}")
+    from w2s_lib.tasks import MATHTask
+    assert MATHTask("math").gold_target(t1[0]).endswith(f" The answer is: {t1[0].answer}")
 
 
 def test_olympicarena_test_split_is_train_2(tmp_path):

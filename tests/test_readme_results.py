@@ -1,11 +1,11 @@
-"""The README's toy results come from the runs (w2s_lib.readme_results): the block is generated from hand-made run
+"""The README's toy results come from the runs (w2s_lib.report.readme): the block is generated from hand-made run
 stores (the demo seeds and held-out seeds), its numbers are the runs' numbers, the README's markers are replaced
-and nothing else, and the shipped README has exactly one such block (so `python -m w2s_lib.readme_results` can
+and nothing else, and the shipped README has exactly one such block (so `python -m w2s_lib.report.readme` can
 refresh it after `make demo`)."""
 import pytest
 
 from test_analysis import RUNS, make_runs
-from w2s_lib import readme_results as R
+from w2s_lib.report import readme as R
 from w2s_lib.paths import REPO_ROOT
 
 

@@ -205,7 +205,7 @@ def predictions_stage(root, n=24):
 
 
 def test_dropping_rows_from_an_artifact_fails_the_read_naming_the_file(tmp_path):
-    from w2s_lib.analysis import SeedRun
+    from w2s_lib.report import SeedRun
     from w2s_lib.jsonl import DataError
 
     f = predictions_stage(tmp_path)
@@ -241,6 +241,19 @@ def test_committed_shards_are_read_back_checked(tmp_path):
     shard.write_text(shard.read_text().splitlines(keepends=True)[0])
     with pytest.raises(DataError, match=rf"{shard}: has"):
         RunStore(tmp_path).require("gen")
+
+
+def test_read_shards_returns_the_jobs_rows_and_checks_their_count(tmp_path):
+    from w2s_lib.jsonl import DataError, write_json
+
+    st = RunStore(tmp_path).stage("gen", {"k": 1})
+    rows = st.sharded("samples", list(range(7)), 3, square_rows)
+    meta = json.loads((st.path / "samples" / "job.json").read_text())
+    write_json(st.path / "samples" / "job.json", {**meta, "n_items": 8})     # a job.json that promises a row more
+    st.commit()
+    with pytest.raises(DataError, match="7 rows but the job had 8 items"):
+        st.read_shards("samples")
+    assert len(rows) == 7
 
 
 def test_artifacts_follow_the_umask(tmp_path):

@@ -9,9 +9,10 @@ from w2s_lib.prepare import prepare
 from w2s_lib.prompts import zero_shot
 from w2s_lib.records import load_split
 from w2s_lib.runstore import StageMissingError
-from w2s_lib.selection import (DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, agree_reasons, agreement, build_sets,
+from w2s_lib.selection import (DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, agree_reasons, build_sets,
                                choose_demos, few_shot_prompt, generate_d_icl, load_decisions, load_sets, select)
 from w2s_lib.export import read_llama_factory
+from stage_helpers import agreement
 
 
 def gsm(ans: str) -> str:

@@ -6,8 +6,8 @@ from fixtures.tiny_model.build import build
 from stage_helpers import gold_openings, hand_answers
 from w2s_lib.context import open_run
 from w2s_lib.export import read_llama_factory
-from w2s_lib.pairs import (DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN, WEAK_REJECTED,
-                           build_pairs)
+from test_pairs import grader_pairs
+from w2s_lib.method.pairs import DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN, WEAK_REJECTED
 from w2s_lib.prepare import prepare
 from w2s_lib.prompts import zero_shot
 from w2s_lib.records import LeakageError, forbid_gold, load_split
@@ -115,7 +115,7 @@ def test_votes_and_pairs_follow_the_rules(run):
     questions = [{"id": q.id, "prompt": zero_shot(q.question), "weak_response": weak[i],
                   "samples": [text(i, f"s{j}", a) for j, a in enumerate(CASES[i % len(CASES)][1])]}
                  for i, q in enumerate(q2)]
-    ref, _ = build_pairs(questions, seed=42, min_conf=0.6, flip_conf=0.8, max_pairs=1)
+    ref, _ = grader_pairs(questions, seed=42, min_conf=0.6, flip_conf=0.8, max_pairs=1)
     assert [(p["id"], p["chosen"], p["rejected"]) for p in pairs] == [(p["id"], p["chosen"], p["rejected"])
                                                                       for p in ref]
     lf = read_llama_factory(st.dir / "llama_factory" / "train_toy_m_plus_paired.json")

@@ -13,7 +13,8 @@ from fixtures.tiny_model.build import build, task_rows
 from w2s_lib.generation import generate
 from w2s_lib.jsonl import DataError
 from w2s_lib.prompts import completion, zero_shot
-from w2s_lib.training import completion_logps, dpo_loss, load_model, make_trainer, orpo_loss, train
+from reference_losses import completion_logps, dpo_loss, orpo_loss
+from w2s_lib.training import load_model, make_trainer, train
 
 
 @pytest.fixture(scope="module")

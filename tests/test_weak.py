@@ -10,7 +10,8 @@ from w2s_lib.prepare import prepare
 from w2s_lib.prompts import zero_shot
 from w2s_lib.records import Record, load_split
 from w2s_lib.runstore import StageMissingError
-from w2s_lib.weak import generate_d_weak, gold_target, load_d_weak, train_weak, weak_model_path
+from w2s_lib.tasks import TASKS
+from w2s_lib.weak import generate_d_weak, load_d_weak, train_weak, weak_model_path
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +19,18 @@ def tiny(tmp_path_factory):
     return str(build(tmp_path_factory.mktemp("tiny") / "model"))
 
 
+def task_of(name: str):
+    return TASKS[name](name)
+
+
 def test_gold_targets_follow_the_release_converter():
     g = Record("x", "q", "He has 2*3=<<2*3=6>>6 eggs.\n#### 6", "6")
-    assert gold_target(g, "gsm8k") == "He has 2*3=6 eggs.\n#### 6"
+    assert task_of("gsm8k").gold_target(g) == "He has 2*3=6 eggs.\n#### 6"
     m = Record("y", "q", "So it is $\\boxed{5}$.", "5")
-    assert gold_target(m, "math") == "So it is $\\boxed{5}$. The answer is: 5"
-    assert gold_target(g, "toy") == g.solution
+    assert task_of("math").gold_target(m) == "So it is $\\boxed{5}$. The answer is: 5"
+    assert task_of("toy").gold_target(g) == g.solution
     with pytest.raises(ValueError, match="no gold solution"):
-        gold_target(Record("z", "q"), "toy")
+        task_of("toy").gold_target(Record("z", "q"))
 
 
 def test_trained_weak_model_and_d_weak(tiny, tmp_path):

@@ -25,13 +25,11 @@ from . import prompts as P
 from .preset_types import TYPES, missing_local
 from .presets import SCHEMA, STAGE2_METHODS, Preset, load_preset
 from .runstore import RunStore
+from .tasks import Task, task_for
 
 # Bump when a change in the stage modules must invalidate results already in run stores.
 STAGE_VERSION = 1
 
-JUDGES = ("grading", "olympic")
-# OlympicArena prompts start with this line; a model that goes on past its answer starts a new exercise with it.
-OLYMPIC_STOP = ("\nYou are participating in an international", "\n\nQuestion: ")
 
 
 @dataclass
@@ -49,13 +47,29 @@ class RunContext:
     def store(self) -> RunStore:
         return RunStore(self.root)
 
+    def stage(self, name: str, config: dict, deps: Any = (), *, verbose: bool = True):
+        """`store.stage(name, config, deps)`, saying "<name>: done (<dir>)" when the stage is already computed."""
+        st = self.store.stage(name, config, deps=deps)
+        if st.done and verbose:
+            print(f"{name}: done ({st.dir})")
+        return st
+
+    def comparison_config(self) -> dict:
+        """Config keys of a stage that compares answers: the judge, and `stage1.comparator` when it is not the
+        default `math` (so stages computed before the comparator existed keep their hash)."""
+        from .grading_official import comparator_of
+        c = comparator_of(self.preset)
+        return {"judge": self.judge, **({"comparator": c} if c != "math" else {})}
+
+    @property
+    def task(self) -> Task:
+        """The dataset's Task (w2s_lib.tasks): prompts, answer extraction, comparison keys, grading."""
+        return task_for(self.preset)
+
     @property
     def judge(self) -> str:
         """'grading' (GSM8K, MATH, toy: w2s_lib.grading) or 'olympic' (per-answer-type judge)."""
-        j = self.preset.eval.get("judge") or "grading"
-        if j not in JUDGES:
-            raise ValueError(f"{self.preset.path}: eval.judge must be one of {JUDGES}, got {j!r}")
-        return j
+        return self.task.judge
 
     def model(self, role: str) -> str:
         """A model reference from the preset (weak_base, strong_base, weak_model), overrides applied."""
@@ -80,28 +94,19 @@ class RunContext:
     # ---- prompts and answers -----------------------------------------------------------------------
     def prompt(self, record: Any) -> str:
         """The zero-shot prompt of a record (Record or QuestionRecord), as the release wrote it."""
-        if self.judge == "olympic":
-            from .olympic import build_prompt
-            return build_prompt(record)
-        return P.zero_shot(record.question)
+        return self.task.prompt(record)
 
     def pred(self, response: str, record: Any = None) -> str:
         """The final answer of a response ('' if none): what selection, voting and the tables show."""
-        if self.judge == "olympic":
-            from .olympic import final_answer, record_field
-            return final_answer(response, record_field(record, "answer_type") if record is not None else None)
-        from .grading import extract_answer
-        return extract_answer(response or "")
+        return self.task.pred(response, record)
 
     # ---- generation ----------------------------------------------------------------------------------
     @property
     def stop(self) -> list[str]:
-        """generation.stop, else the default of the prompt format: `P.STOP` ("\\n\\n" ends a few-shot block), or
-        for OlympicArena, whose responses contain blank lines, the start of a new exercise block."""
+        """generation.stop, else the task's default (`P.STOP`: "\\n\\n" ends a few-shot block; OlympicArena,
+        whose responses contain blank lines: the start of a new exercise block)."""
         s = self.preset.generation.get("stop")
-        if s is None:
-            s = OLYMPIC_STOP if self.judge == "olympic" else P.STOP
-        return list(s)
+        return list(s) if s is not None else self.task.stop()
 
     def max_new_tokens(self, purpose: str = "train") -> int:
         """Token budget: eval.max_new_tokens for purpose 'eval' when set, else generation.max_new_tokens."""

@@ -24,92 +24,16 @@ Everything here is an ESTIMATE from stated assumptions, not a measurement:
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .tasks import task_for
 from .data import PAPER_SIZES
+from .model_specs import GIB, KNOWN_MODELS, ModelSpec, model_spec  # noqa: F401 (the dry run's models)
 from .presets import Preset, load_preset, resolve
-
-GIB = 1024 ** 3
-
-# ---------------------------------------------------------------------------------------------------------------
-# Models: shapes from the published config.json of each hub model (no download at run time).
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The shape of a decoder-only (Llama-style) model; `params` is computed from it."""
-    layers: int
-    hidden: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    head_dim: int = 0            # 0 = hidden // heads
-    tied: bool = False           # input and output embeddings shared
-    qkv_bias: bool = False       # Qwen2 has q/k/v biases
-    source: str = "table"
-
-    @property
-    def hd(self) -> int:
-        return self.head_dim or self.hidden // self.heads
-
-    @property
-    def params(self) -> int:
-        h, q, kv = self.hidden, self.heads * self.hd, self.kv_heads * self.hd
-        attn = h * q + 2 * h * kv + q * h + ((q + 2 * kv) if self.qkv_bias else 0)
-        per_layer = attn + 3 * h * self.intermediate + 2 * h
-        return self.layers * per_layer + self.vocab * h * (1 if self.tied else 2) + h
-
-    def lora_params(self, r: int, targets: tuple[str, ...]) -> int:
-        """Adapter parameters of rank `r` on the named projections of every layer."""
-        h, q, kv, i = self.hidden, self.heads * self.hd, self.kv_heads * self.hd, self.intermediate
-        dims = {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
-        return self.layers * sum(r * sum(dims[t]) for t in targets if t in dims)
-
-    def kv_bytes_per_token(self, dtype_bytes: int = 2) -> int:
-        return 2 * self.layers * self.kv_heads * self.hd * dtype_bytes
-
-
-KNOWN_MODELS: dict[str, ModelSpec] = {
-    # the paper's models
-    "meta-llama/Llama-2-7b-hf": ModelSpec(32, 4096, 11008, 32, 32, 32000),
-    "meta-llama/Llama-2-70b-hf": ModelSpec(80, 8192, 28672, 64, 8, 32000),
-    "google/gemma-2b": ModelSpec(18, 2048, 16384, 8, 1, 256000, head_dim=256, tied=True),
-    "mistralai/Mistral-7B-v0.1": ModelSpec(32, 4096, 14336, 32, 8, 32000),
-    "meta-llama/Meta-Llama-3-8B-Instruct": ModelSpec(32, 4096, 14336, 32, 8, 128256),
-    "meta-llama/Meta-Llama-3-70B": ModelSpec(80, 8192, 28672, 64, 8, 128256),
-    # current small open models (single-gpu presets)
-    "Qwen/Qwen2.5-0.5B": ModelSpec(24, 896, 4864, 14, 2, 151936, tied=True, qkv_bias=True),
-    "Qwen/Qwen2.5-1.5B": ModelSpec(28, 1536, 8960, 12, 2, 151936, tied=True, qkv_bias=True),
-    "Qwen/Qwen2.5-7B": ModelSpec(28, 3584, 18944, 28, 4, 152064, qkv_bias=True),
-}
-
-
-def model_spec(ref: str) -> ModelSpec | None:
-    """The shape of a model: a local directory's config.json (read as JSON, nothing loaded), else KNOWN_MODELS,
-    else None."""
-    path = resolve(ref) if ref else None
-    cfg_path = path / "config.json" if path is not None else None
-    if cfg_path is not None and cfg_path.is_file():
-        c = json.loads(cfg_path.read_text(encoding="utf-8"))
-        try:
-            return ModelSpec(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"],
-                             c["num_attention_heads"], c.get("num_key_value_heads") or c["num_attention_heads"],
-                             c["vocab_size"], head_dim=c.get("head_dim") or 0,
-                             tied=bool(c.get("tie_word_embeddings", False)),
-                             qkv_bias=bool(c.get("attention_bias", False)) or c.get("model_type") == "qwen2",
-                             source=str(cfg_path))
-        except KeyError:
-            return None
-    return KNOWN_MODELS.get(ref)
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data: lengths and yields measured on the paper's release (see the module docstring).
@@ -255,10 +179,10 @@ class _Estimator:
         if self.procs > 1 or self.p.train.get("launcher") == "accelerate":
             cfg = self.p.train.get("accelerate_config") or "ddp"
             step.command = (f"accelerate launch --config_file configs/accelerate/{Path(str(cfg)).stem}.yaml "
-                            f"--num_processes {self.procs} -m w2s_lib.train --recipe {_rel(r['path'])} "
+                            f"--num_processes {self.procs} -m w2s_lib.train_job --recipe {_rel(r['path'])} "
                             f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
         else:
-            step.command = (f"python -m w2s_lib.train --recipe {_rel(r['path'])} --model {_short(model)} "
+            step.command = (f"python -m w2s_lib.train_job --recipe {_rel(r['path'])} --model {_short(model)} "
                             f"--data <rows.jsonl> --out <stage>/model")
         if lora and r["save"] == "merged":
             step.command += "   then, after it exits: merge the adapter on the CPU (training.finish_merge)"
@@ -321,7 +245,8 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
     """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time.
     `gpus`: plan for that many GPUs (one seed's share under `--jobs`) instead of the preset's compute.gpus."""
     est = _Estimator(p, gpus)
-    ds = p.dataset["name"]
+    task = task_for(p)
+    ds = task.name
     q, resp = LENGTHS.get(ds, LENGTHS["toy"])
     keep = KEEP.get(ds, KEEP["gsm8k"])
     n1, n2, nt = _sizes(p)
@@ -376,7 +301,7 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
             gen(nb3, f"iter{it} re-answer (ICL-set model)", strong, n2, "train_2, greedy")
     train(nb3, "full weak FT", strong, "strong_sft", n2, "all of D_weak (baseline)")
     evaluate(nb3, "full weak FT", strong, "sft_full_weak")
-    if ds != "olympicarena":
+    if task.has_train_2_gold:
         train(nb3, "strong ceiling", strong, "strong_sft", n2, "train_2 gold (reference only)")
         evaluate(nb3, "strong ceiling", strong, "sft_ceiling")
     ns = int(p.stage2.get("n_samples", 10))
@@ -387,13 +312,14 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
         evaluate(nb4, method.upper(), strong, method)
     # 05 scores the weak model, full weak FT, M_plus, DPO and ORPO on OlympicArena val (313 questions; a toy set of
     # that shape for the toy world). On the OlympicArena preset it reuses 01-04's evaluations: nothing to run.
-    if ds != "olympicarena":
-        oq, oresp = LENGTHS["olympicarena"] if ds != "toy" else (q, resp)
-        n_olympic = 313 if ds != "toy" else min(nt, 313)
+    toy_set = task.olympic_set == "toy"
+    if task.olympic_set != "run test set":
+        oq, oresp = (q, resp) if toy_set else LENGTHS["olympicarena"]
+        n_olympic = min(nt, 313) if toy_set else 313
         for who, model in [("weak model", weak), ("full weak FT", strong), ("M_plus", strong)] + [
                 (m.upper(), strong) for m in p.stage2.get("methods", ["dpo", "orpo"])]:
             st = Step("05_olympicarena_eval", f"olympic eval {who}", "generate", model, n_olympic,
-                      "OlympicArena val, greedy" if ds != "toy" else "OlympicArena-shaped toy set, greedy")
+                      "OlympicArena-shaped toy set, greedy" if toy_set else "OlympicArena val, greedy")
             est.generate(st, model, n_olympic * oq, n_olympic, min(oresp, eval_new), eval_new)
             steps.append(st)
     return steps

@@ -18,42 +18,31 @@ is not the strong side reading train_2 gold.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
-from .presets import STAGE1_SUBSETS, STAGE2_METHODS, evaluated_models, sft_name
+from .names import EVAL_PREFIX, HINT_01, eval_stage, m_plus_label, sft_name
+from .names import label as model_label
+from .presets import STAGE2_METHODS, evaluated_models
 from .jsonl import write_jsonl
+from .method.stats import pgr
+from .method.vote import vote
 from .records import Record, load_split
 from .runstore import Stage
-from .weak import HINT_01
 
-PREFIX = "eval_"
-
-
-def eval_stage(name: str) -> str:
-    return PREFIX + name
+PREFIX = EVAL_PREFIX
 
 
 def grade(ctx: RunContext, responses: Sequence[str], records: Sequence[Record]) -> list[bool]:
-    """Correctness of each response against its test record's gold, with the preset's judge."""
-    if ctx.judge == "olympic":
-        from .olympic import judge_batch
-        return judge_batch(list(responses), list(records), progress=False)
-    from .grading import grade_batch
-    return grade_batch(list(responses), [r.answer for r in records], progress=False)
+    """Correctness of each response against its test record's gold, with the task's judge."""
+    return ctx.task.grade(responses, records)
 
 
 def grade_official(ctx: RunContext, responses: Sequence[str], records: Sequence[Record]) -> list[bool]:
     """Correctness under the paper release's grader (GSM8K/MATH/toy: its `test_answer`; OlympicArena: its
     judge.py `auto_judge`)."""
-    dataset = ctx.preset.dataset["name"]
-    if ctx.judge == "olympic" or dataset == "olympicarena":
-        from .grading_official_olympic import judge_official
-        return [judge_official(t, r) for t, r in zip(responses, records)]
-    from .grading_official import answer_key_for, is_correct_official
-    key = answer_key_for(dataset)
-    return [is_correct_official(t, r.answer or "", key) for t, r in zip(responses, records)]
+    return ctx.task.grade_official(responses, records)
 
 
 def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
@@ -68,29 +57,13 @@ def _breakdown(rows: list[dict], keys: Sequence[str]) -> dict:
 
 def _majority(ctx: RunContext, preds: list[list[str]], correct: list[list[bool]]) -> tuple[list[bool], list[float]]:
     """Per question: is the majority answer of its samples correct, and its share of the samples (count / k,
-    samples without an answer in the denominator). Empty answers never win. Stage II's confidence
-    (`pairs.vote`) lets the empty answer win instead; the two agree whenever the share is above 0.5, so the
-    share decides Stage II's 0.6 gate the same way."""
-    if ctx.judge == "olympic":
-        from .grading import canonical_key
-        labels = []
-        for ps in preds:
-            keys = [canonical_key(p) for p in ps]
-            first = {k: n for n, k in enumerate(dict.fromkeys(k for k in keys if k))}
-            labels.append([first[k] if k else -1 for k in keys])
-    else:
-        from .grading import cluster_batch
-        labels = cluster_batch(preds)
+    samples without an answer in the denominator). The vote is `method.vote.vote` with `empty_wins=False`: an
+    empty answer never wins here (see that function for how this relates to Stage II's confidence)."""
     right, shares = [], []
-    for cs, labs in zip(correct, labels):
-        counts = Counter(lab for lab in labs if lab >= 0)
-        if not counts:
-            right.append(False)
-            shares.append(0.0)
-            continue
-        best = max(counts, key=lambda lab: (counts[lab], -lab))   # labels count up in order of first sight
-        right.append(bool(cs[list(labs).index(best)]))
-        shares.append(counts[best] / len(labs))
+    for cs, keys in zip(correct, ctx.task.sample_keys(preds)):
+        v = vote(keys, empty_wins=False)
+        right.append(bool(v.count) and bool(cs[keys.index(v.top)]))
+        shares.append(v.confidence)
     return right, shares
 
 
@@ -188,19 +161,15 @@ def method_order(ctx: RunContext) -> list[tuple[str, str]]:
     """(stage name, report label) of every model a run may have evaluated, in report order."""
     last = max([int(ctx.preset.stage1.get("iterations", 2))] +
                [int(p.name.split("_")[1][4:]) for p in ctx.root.glob("sft_iter*_*") if p.name.split("_")[1][4:].isdigit()])
-    labels = {"weak_model": "weak floor (weak model)", "strong_icl": "strong base, 4 weak demos (ICL)",
-              "sft_full_weak": "full weak fine-tuning", "sft_ceiling": "strong ceiling (train_2 gold; reference only)"}
     # Stage II: the preset's methods, then any other method this run store holds a model or an eval of
     methods = list(ctx.preset.stage2["methods"])
     methods += [m for m in STAGE2_METHODS if m not in methods
                 and ((ctx.root / m).exists() or (ctx.root / eval_stage(m)).exists())]
-    labels.update({m: f"Stage II {m.upper()} (from M_plus)" for m in methods})
-    for it in range(1, last + 1):
-        labels.update({sft_name(it, s): f"Stage I iter {it}, {s} set" for s in STAGE1_SUBSETS})
     m_plus = sft_name(int(ctx.preset.stage1.get("iterations", 2)), str(ctx.preset.stage1.get("m_plus") or "hybrid"))
-    if m_plus in labels:                       # one name per model: the one 03, 04 and 06 use
-        labels[m_plus] = f"M_plus ({labels[m_plus]})"
-    return [(name, labels[name]) for name in evaluated_models(ctx.preset, iterations=last, methods=methods)]
+
+    def name_of(stage: str) -> str:                # one name per model: the one 03, 04 and 06 use
+        return m_plus_label(model_label(stage)) if stage == m_plus else model_label(stage)
+    return [(name, name_of(name)) for name in evaluated_models(ctx.preset, iterations=last, methods=methods)]
 
 
 def results_table(ctx: RunContext) -> list[dict]:
@@ -217,6 +186,5 @@ def results_table(ctx: RunContext) -> list[dict]:
     acc = {r["stage"]: r["accuracy"] for r in rows}
     weak, ceil = acc.get("weak_model"), acc.get("sft_ceiling")
     for r in rows:
-        r["PGR"] = ((r["accuracy"] - weak) / (ceil - weak)
-                    if weak is not None and ceil is not None and ceil != weak else None)
+        r["PGR"] = pgr(r["accuracy"], weak, ceil)
     return rows

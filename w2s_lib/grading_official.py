@@ -240,27 +240,6 @@ def comparator_of(preset) -> str:
     return c
 
 
-def pred_for(response: str, dataset: str) -> str:
-    """The release's normalised prediction of a response for a dataset (OlympicArena: its first-box answer)."""
-    if dataset == "olympicarena":
-        from .grading_official_olympic import official_olympic_pred
-        return official_olympic_pred(response)
-    return official_pred(response, answer_key_for(dataset))
-
-
-def agree_official(weak_response: str, icl_response: str, dataset: str) -> bool:
-    """The release's Stage I rule. GSM8K/MATH: the two normalised predictions are the same string (two empty
-    ones included: the released data keeps such questions, 8 in GSM8K Llama2-7b iteration 1). OlympicArena
-    (no released code): the ICL response judged by OlympicArena's auto_judge against the weak answer as gold;
-    this rule keeps every one of the 746 (iteration 1) and 1,288 (iteration 2) released questions, while plain
-    string equality of the first-box answers would drop 40 and 111."""
-    if dataset == "olympicarena":
-        from .grading_official_olympic import auto_judge, official_olympic_pred
-        return auto_judge(icl_response, official_olympic_pred(weak_response))
-    key = answer_key_for(dataset)
-    return preds_agree(official_pred(weak_response, key), official_pred(icl_response, key))
-
-
 def demos_mode(preset) -> str:
     m = preset.icl.get("demos") or "sampled"
     if m not in DEMO_MODES:

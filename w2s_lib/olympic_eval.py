@@ -34,17 +34,15 @@ from typing import Any, Sequence
 
 from .context import STAGE_VERSION, RunContext
 from .jsonl import write_jsonl
+from .names import HINT_01, HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
 from .olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
 from .records import Record, load_split
 from .runstore import Stage
 from .toy import task as toy_task
 
-OLYMPIC_DATA = "olympic_data"
-PREFIX = "olympic_eval_"
+PREFIX = OLYMPIC_PREFIX
 SHARD = 256
 OLYMPIC_VAL_SIZE = 313            # OlympicArena val after the paper's filters (docs/paper_settings.md)
-HINT_05 = "run notebooks/05_olympicarena_eval.ipynb first"
-HINT_MODELS = "run notebooks 01-04 first (05 evaluates the models they trained)"
 
 # The toy set: (toy family, OlympicArena answer type) kinds, in equal shares. `set` appears twice: once as a
 # set-valued answer (SET), once rewritten as a multiple-choice question over the boxes (MC).
@@ -120,24 +118,21 @@ def toy_olympic_records(n: int, seed: int = 3, difficulty: toy_task.Difficulty =
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = random.Random(seed)
-    seen: set[str] = set()
-    out: list[Record] = []
-    tries = 0
-    while len(out) < n:
-        tries += 1
-        if tries > 100 * n + 1000:
-            raise RuntimeError(f"could only make {len(out)} distinct OlympicArena-shaped toy items of {n}")
-        family, atype = kinds[len(out) % len(kinds)]
+
+    def draw(k: int) -> Record | None:
+        family, atype = kinds[k % len(kinds)]
         p = (toy_task.count_problem(rng, difficulty) if family == "count" else toy_task.FAMILIES[family](rng))
         conv = _convert(p, atype)
-        if conv is None or conv[0] in seen:
-            continue
+        if conv is None:
+            return None
         problem, gold, solution, unit = conv
-        seen.add(problem)
         meta = {"answer_type": atype, "subject": "Math", "unit": unit, "answer_sequence": None,
                 "type_sequence": None, "language": "EN", "modality": "text-only", "family": family}
-        meta["prompt"] = hf_prompt({**meta, "problem": problem, "id": f"toy-olympic-{len(out):05d}"})
-        out.append(Record(f"toy-olympic-{len(out):05d}", problem, solution, json.dumps(gold), meta))
+        meta["prompt"] = hf_prompt({**meta, "problem": problem, "id": f"toy-olympic-{k:05d}"})
+        return Record(f"toy-olympic-{k:05d}", problem, solution, json.dumps(gold), meta)
+
+    out = toy_task.draw_distinct(n, draw, lambda r: r.question, max_tries=100 * n + 1000,
+                                 failure="could only make {made} distinct OlympicArena-shaped toy items of {n}")
     order = list(range(len(out)))
     rng.shuffle(order)
     # ids follow the final order, so the file reads toy-olympic-00000, 00001, ...
@@ -156,18 +151,18 @@ def _toy_difficulty(ctx: RunContext) -> toy_task.Difficulty:
 # ---------------------------------------------------------------------------------------------------
 def uses_run_test_set(ctx: RunContext) -> bool:
     """True when the run's own test split is OlympicArena val (the paper's OlympicArena setup)."""
-    return ctx.preset.dataset["name"] == "olympicarena"
+    return ctx.task.olympic_set == "run test set"
 
 
 def set_kind(ctx: RunContext) -> str:
-    """'run test set' (dataset olympicarena), 'toy' (OlympicArena-shaped toy set) or 'OlympicArena val'."""
-    name = ctx.preset.dataset["name"]
-    return "run test set" if name == "olympicarena" else "toy" if name == "toy" else "OlympicArena val"
+    """'run test set' (dataset olympicarena), 'toy' (OlympicArena-shaped toy set) or 'OlympicArena val': the
+    task's `olympic_set`."""
+    return {"val": "OlympicArena val"}.get(ctx.task.olympic_set, ctx.task.olympic_set)
 
 
 def default_size(ctx: RunContext) -> int:
     """Toy: the preset's test size, at most 313 (OlympicArena val); otherwise 0 (= every row)."""
-    if ctx.preset.dataset["name"] != "toy":
+    if ctx.task.olympic_set != "toy":
         return 0
     test = (ctx.preset.dataset.get("sizes") or {}).get("test") or OLYMPIC_VAL_SIZE
     return min(int(test), OLYMPIC_VAL_SIZE)
@@ -180,10 +175,9 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
     (default GAIR/OlympicArena; n > 0 keeps the first n rows). Overlaps with the run's own questions are
     counted in the metrics, not removed."""
     if uses_run_test_set(ctx):
-        return ctx.store.require("data", hint="run notebooks/01_weak_data.ipynb first")
-    name = ctx.preset.dataset["name"]
+        return ctx.store.require("data", hint=HINT_01)
     n = int(n) or default_size(ctx)
-    if name == "toy":
+    if ctx.task.olympic_set == "toy":
         world = int((ctx.preset.dataset.get("toy") or {}).get("world_seed", 0))
         diff = _toy_difficulty(ctx)
         # test uses 10_000*world + 1, dev + 2, train + 100 + seed (w2s_lib.toy.task.make_splits): + 3 is free

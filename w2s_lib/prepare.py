@@ -106,6 +106,24 @@ def _olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], 
     return [], train_2, _cap(test, sizes.get("test"), "test", notes), notes
 
 
+def _jsonl(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
+    """Any dataset that is not built in: a train pool (`dataset.source`) split into train_1 / train_2 by seed,
+    and a test set (`dataset.test_source`), local JSONL files in `dataset.format` (default `w2s`: one Record
+    per line, {id, question, solution, answer, meta}). docs/bring_your_own_dataset.md."""
+    from .data import load_jsonl_records, split_train
+    ds = ctx.preset.dataset
+    if not ds.get("source") or not ds.get("test_source"):
+        raise ValueError(f"{ctx.preset.path}: dataset {ds['name']!r} is not built in ({sorted(BUILDERS)}): set "
+                         "dataset.source and dataset.test_source to local JSONL files")
+    fmt = ds.get("format") or "w2s"
+    pool = load_jsonl_records(ds["source"], fmt)
+    notes: dict = {}
+    n1 = int(sizes.get("train_1", len(pool) // 2))
+    train_1, train_2 = split_train(pool, n1, int(sizes.get("train_2", len(pool) - n1)), ctx.seed)
+    test = load_jsonl_records(ds["test_source"], fmt)
+    return train_1, train_2, _cap(test, sizes.get("test"), "test", notes), notes
+
+
 BUILDERS = {"toy": _toy, "gsm8k": _gsm8k, "math": _math, "olympicarena": _olympic}
 
 
@@ -118,7 +136,7 @@ def build_records(ctx: RunContext) -> tuple[list[Record], list[Record], list[Rec
               note=f"dataset {ctx.preset.dataset['name']}")
     name = ctx.preset.dataset["name"]
     sizes = {k: v for k, v in (ctx.preset.dataset.get("sizes") or {}).items() if v is not None}
-    return BUILDERS[name](ctx, sizes)
+    return BUILDERS.get(name, _jsonl)(ctx, sizes)
 
 
 def prepare(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -135,6 +153,8 @@ def prepare(ctx: RunContext, *, verbose: bool = True) -> Stage:
     config = {"version": STAGE_VERSION, "seed": ctx.seed, "dataset": ds["name"], "split": ds.get("split"),
               "sizes": ds.get("sizes"), "toy": ds.get("toy"), "olympic": ds.get("olympic"),
               "source": ds.get("source"), "test_source": ds.get("test_source"), "notes": notes}
+    if ds.get("format"):
+        config["format"] = ds["format"]
     st = prepare_data(ctx.root, train_1, train_2, test, config)
     if verbose:
         m = st.metrics

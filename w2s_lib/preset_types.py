@@ -99,7 +99,10 @@ def mapping(values: Check | None = None) -> Check:
 
 
 TYPES: dict[str, dict[str, Check]] = {
-    "dataset": {"name": one_of("toy", "gsm8k", "math", "olympicarena"), "source": string(), "test_source": string(),
+    # name: a built-in dataset (toy, gsm8k, math, olympicarena) or any other, read from local JSONL files
+    # (`source`, `test_source`, in `format`; docs/bring_your_own_dataset.md)
+    "dataset": {"name": string(none=False), "format": one_of("gsm8k", "math", "olympicarena", "w2s"),
+                "source": string(), "test_source": string(),
                 "split": one_of("seeded", "official"), "sizes": mapping(integer(0)), "toy": mapping(),
                 "olympic": mapping()},
     "models": {"weak_base": string(), "strong_base": string(), "weak_model": string(), "dtype": string(none=False)},

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .names import STAGE1_SUBSETS, STAGE2_METHODS, sft_name  # noqa: F401 (presets.STAGE2_METHODS)
 from .paths import CONFIGS_DIR, REPO_ROOT
 from .preset_types import check_types, key_lines, local_path, looks_local, missing_local, where
 
@@ -37,7 +38,8 @@ class PresetError(ValueError):
 # Allowed keys per section, with their defaults (None = required or optional without default).
 SCHEMA: dict[str, dict[str, Any]] = {
     "dataset": {
-        "name": None,             # toy | gsm8k | math | olympicarena
+        "name": None,             # toy | gsm8k | math | olympicarena | any other name: local JSONL (w2s_lib.tasks)
+        "format": None,           # other datasets: the JSONL rows' format (w2s_lib.data.FORMATS; default w2s)
         "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
         "test_source": None,      # MATH500 / separate test set source
         "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files)
@@ -279,17 +281,6 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         raise PresetError(f"{at('train', 'accelerate_config')}: train.accelerate_config {acc!r} is neither a file nor "
                           f"one of {sorted(p.stem for p in (CONFIGS_DIR / 'accelerate').glob('*.yaml'))}")
     return preset
-
-
-# Stage I's training sets, in the order they are trained and reported (selection.SUBSETS is this tuple).
-STAGE1_SUBSETS = ("weak", "icl", "hybrid")
-# Stage II's preference methods, in report order (stage2.METHODS is this tuple).
-STAGE2_METHODS = ("dpo", "orpo")
-
-
-def sft_name(iteration: int, subset: str) -> str:
-    """The run-store name of the Stage I model trained on `subset` in `iteration` (its eval is eval_<name>)."""
-    return f"sft_iter{iteration}_{subset}"
 
 
 def stage1_subsets(preset: "Preset", iteration: int) -> list[str]:

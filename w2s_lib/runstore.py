@@ -409,6 +409,16 @@ class Stage:
         bar.close()
         return rows
 
+    def read_shards(self, job: str) -> list[dict]:
+        """All rows of a committed sharded job (`sharded`'s output), in order, each shard a checked read; an error
+        naming the job when its shards do not hold the rows its job.json recorded."""
+        _check_name(job)
+        meta = self.read_json(f"{job}/job.json")
+        rows = [r for k in range(meta["n_shards"]) for r in self.read_jsonl(f"{job}/{_shard_name(k)}")]
+        if len(rows) != meta["n_items"]:
+            raise DataError(f"{self.dir / job}: {len(rows)} rows but the job had {meta['n_items']} items")
+        return rows
+
 
 def _step_bar(total: int, desc: str) -> Any:
     """The progress bar of one sharded step, counted in items (tqdm.auto: a widget in a notebook with

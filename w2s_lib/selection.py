@@ -15,7 +15,7 @@ The rules, from the paper's release (docs/paper_settings.md section 4):
   wrong (the release's Llama2-7b GSM8K demos have 1 correct answer of 4). Nothing checks them against gold.
 - D_icl: the strong *base* model answers every train_2 question greedily after those demos.
 - A question is kept when the weak and the ICL final answers agree, under `stage1.comparator`:
-  `official` (the paper presets): the release's rule (`grading_official.agree_official`): the normalised
+  `official` (the paper presets): the release's rule (`Task.official_agree`, w2s_lib.tasks): the normalised
   prediction strings are equal, two empty ones included, as in the released data; OlympicArena: the ICL
   response judged by OlympicArena's judge against the weak answer. `math` (our improvement; toy, smoke,
   single-gpu): our grader's equality (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree) and
@@ -28,56 +28,31 @@ The rules, from the paper's release (docs/paper_settings.md section 4):
 """
 from __future__ import annotations
 
-import random
 from typing import Any, Sequence
 
-from . import prompts as P
 from .context import STAGE_VERSION, RunContext
 from .export import dataset_info, sft_to_llama_factory
 from .jsonl import write_json, write_jsonl
-from .presets import STAGE1_SUBSETS
+from .method.agreement import DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, keep_reason
+from .method.demos import choose_demos
+from .names import D_ICL, HINT_02, STAGE1_SUBSETS, hint_iteration, selection_stage
 from .records import load_split, reference_gold
 from .runstore import Stage, sha256_of
 from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
 
-D_ICL = "d_icl"
-HINT_02 = "run notebooks/02_selection.ipynb first (it writes D_icl and the iteration-1 selection)"
 SUBSETS = STAGE1_SUBSETS
 
-# Why a question was not kept (first failing reason counts).
-WEAK_NO_ANSWER = "weak_no_answer"
-ICL_NO_ANSWER = "icl_no_answer"
-DISAGREE = "disagree"
-
-
-def selection_stage(iteration: int) -> str:
-    return f"selection_iter{iteration}"
 
 
 # ---------------------------------------------------------------------------------------------------
 # demos and D_icl
 # ---------------------------------------------------------------------------------------------------
-def choose_demos(weak_rows: Sequence[dict], n_demos: int = 4, seed: int = 42) -> list[dict]:
-    """The release's rule: shuffle D_weak with `random.Random(seed)`, take the first `n_demos` rows whose
-    response has a final answer (`pred` != ''). Their correctness is not checked (no gold is read)."""
-    order = list(range(len(weak_rows)))
-    random.Random(seed).shuffle(order)
-    demos = [weak_rows[i] for i in order if weak_rows[i]["pred"]][:n_demos]
-    if len(demos) < n_demos:
-        raise ValueError(f"only {len(demos)} weak responses have a final answer; {n_demos} demos are needed")
-    return demos
-
-
 def few_shot_prompt(ctx: RunContext, demos: Sequence[dict] | str, record: Any, questions: dict) -> str:
     """The few-shot prompt: the demos (question + weak response) then the target question. `demos` as a string
     is the release's demo text, which the release put right before the zero-shot prompt."""
     if isinstance(demos, str):
         return demos + ctx.prompt(record)
-    if ctx.judge == "olympic":
-        # OlympicArena blocks are whole release prompts; the release separates them by a blank line pair.
-        blocks = [ctx.prompt(questions[d["id"]]) + P.completion(d["response"]) for d in demos]
-        return "\n\n\n".join(blocks + [ctx.prompt(record)])
-    return P.few_shot([(questions[d["id"]].question, d["response"]) for d in demos], record.question)
+    return ctx.task.few_shot_prompt([(questions[d["id"]], d["response"]) for d in demos], record)
 
 
 def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -90,10 +65,8 @@ def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
     if mode == "released":
         text = released_demos(ctx.preset)
         config.update(demos="released", demos_sha256=sha256_of(text))
-    st = ctx.store.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01})
+    st = ctx.stage(D_ICL, config, deps={"data": HINT_01, D_WEAK: HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"d_icl: done ({st.dir})")
         return st
     demos: list[dict] | str
     if mode == "released":
@@ -129,15 +102,6 @@ def load_demos(ctx: RunContext) -> list[dict] | str:
 # ---------------------------------------------------------------------------------------------------
 # agreement and the three sets
 # ---------------------------------------------------------------------------------------------------
-def agreement(weak_preds: Sequence[str], icl_preds: Sequence[str]) -> list[bool]:
-    """Per question: do the two extracted final answers agree under the grader? An empty answer never does."""
-    from .grading import cluster_batch
-    if len(weak_preds) != len(icl_preds):
-        raise ValueError(f"{len(weak_preds)} weak answers but {len(icl_preds)} ICL answers")
-    labels = cluster_batch([[w or "", i or ""] for w, i in zip(weak_preds, icl_preds)])
-    return [a >= 0 and a == b for a, b in labels]
-
-
 def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence[dict],
                   questions: Sequence[Any]) -> list[str | None]:
     """Per question, None when kept, else why not (WEAK_NO_ANSWER, ICL_NO_ANSWER, DISAGREE)."""
@@ -147,23 +111,13 @@ def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence
                              "both sides must answer train_2 in the same order")
     if not (len(weak_rows) == len(icl_rows) == len(questions)):
         raise ValueError(f"{len(weak_rows)} weak rows, {len(icl_rows)} ICL rows, {len(questions)} questions")
-    from .grading_official import agree_official, comparator_of
-    if comparator_of(ctx.preset) == "official":
-        dataset = ctx.preset.dataset["name"]
-        same = [agree_official(w["response"], i["response"], dataset) for w, i in zip(weak_rows, icl_rows)]
-        return [None if ok else WEAK_NO_ANSWER if not w["pred"] else ICL_NO_ANSWER if not i["pred"] else DISAGREE
-                for w, i, ok in zip(weak_rows, icl_rows, same)]
-    if ctx.judge == "olympic":
-        from .olympic import answers_agree
-        same = [bool(w["pred"]) and bool(i["pred"]) and answers_agree(w["response"], i["response"], q)
-                for w, i, q in zip(weak_rows, icl_rows, questions)]
-    else:
-        same = agreement([w["pred"] for w in weak_rows], [i["pred"] for i in icl_rows])
-    out: list[str | None] = []
-    for w, i, ok in zip(weak_rows, icl_rows, same):
-        out.append(WEAK_NO_ANSWER if not w["pred"] else ICL_NO_ANSWER if not i["pred"] else
-                   None if ok else DISAGREE)
-    return out
+    from .grading_official import comparator_of
+    task = ctx.task
+    if comparator_of(ctx.preset) == "official":      # the release's rule: equal normalised strings, '' == ''
+        same = [task.official_agree(w["response"], i["response"]) for w, i in zip(weak_rows, icl_rows)]
+        return [keep_reason(w["pred"], i["pred"], ok, empty_agrees=True) for w, i, ok in zip(weak_rows, icl_rows, same)]
+    same = task.same_answers(weak_rows, icl_rows, questions)
+    return [keep_reason(w["pred"], i["pred"], ok) for w, i, ok in zip(weak_rows, icl_rows, same)]
 
 
 def build_sets(weak_rows: Sequence[dict], icl_rows: Sequence[dict], keep: Sequence[bool],
@@ -188,17 +142,11 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
     the three sets as JSONL (`weak.jsonl`, `icl.jsonl`, `hybrid.jsonl`), their LLaMA-Factory versions
     (`llama_factory/`), and `decisions.jsonl` (one row per train_2 question: both answers, kept or why not)."""
     name = selection_stage(iteration)
-    hint = HINT_02 if iteration == 1 else ("run notebooks/03_stage1_sft.ipynb (iteration "
-                                           f"{iteration - 1} models answer train_2 first)")
-    from .grading_official import comparator_of
+    hint = hint_iteration(iteration)
     config = {"version": STAGE_VERSION, "iteration": iteration, "weak_side": weak_stage, "icl_side": icl_stage,
-              "judge": ctx.judge}
-    if comparator_of(ctx.preset) != "math":
-        config["comparator"] = comparator_of(ctx.preset)
-    st = ctx.store.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint})
+              **ctx.comparison_config()}
+    st = ctx.stage(name, config, deps={"data": HINT_01, weak_stage: hint, icl_stage: hint}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{name}: done ({st.dir})")
         return st
     questions = load_split(ctx.root, "train_2")
     weak_rows = load_answers(ctx, weak_stage, hint)
@@ -209,13 +157,12 @@ def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_st
     write_jsonl(st.path / "decisions.jsonl", (
         {"id": w["id"], "position": w["position"], "weak_pred": w["pred"], "icl_pred": i["pred"],
          "kept": r is None, "reason": r} for w, i, r in zip(weak_rows, icl_rows, reasons)))
-    dataset = ctx.preset.dataset["name"]
+    dataset = ctx.task.name
     files = {}
     for subset, rows in sets.items():
         write_jsonl(st.path / f"{subset}.jsonl", rows)
         fname = f"train_{dataset}_iter{iteration}_{subset}.json"
-        ids = "record" if ctx.judge == "olympic" else "position"
-        write_json(st.path / "llama_factory" / fname, sft_to_llama_factory(rows, ids=ids))
+        write_json(st.path / "llama_factory" / fname, sft_to_llama_factory(rows, ids=ctx.task.llama_factory_ids))
         files[f"{dataset}_iter{iteration}_{subset}"] = fname
     write_json(st.path / "llama_factory" / "dataset_info.json", dataset_info(sft=files))
     dropped = {r: reasons.count(r) for r in (WEAK_NO_ANSWER, ICL_NO_ANSWER, DISAGREE)}
@@ -254,16 +201,8 @@ def kept_accuracy(ctx: RunContext, iteration: int = 1) -> dict:
     kept = {d["id"] for d in load_decisions(ctx, iteration) if d["kept"]}
     if any(gold[r["id"]].answer is None for r in weak_rows):
         raise ValueError("train_2 has no public gold answers for this dataset (OlympicArena's HF test split)")
-    if ctx.judge == "olympic":
-        from .olympic import judge_batch
-        wc = judge_batch([r["response"] for r in weak_rows], [gold[r["id"]] for r in weak_rows], progress=False)
-        ic = judge_batch([r["response"] for r in icl_rows], [gold[r["id"]] for r in icl_rows], progress=False)
-    else:
-        from .grading import grade_batch
-        wc = grade_batch([r["response"] for r in weak_rows], [gold[r["id"]].answer for r in weak_rows],
-                         progress=False)
-        ic = grade_batch([r["response"] for r in icl_rows], [gold[r["id"]].answer for r in icl_rows],
-                         progress=False)
+    wc = ctx.task.grade([r["response"] for r in weak_rows], [gold[r["id"]] for r in weak_rows])
+    ic = ctx.task.grade([r["response"] for r in icl_rows], [gold[r["id"]] for r in icl_rows])
     k = [r["id"] in kept for r in weak_rows]
 
     def acc(flags: list[bool]) -> float | None:

@@ -5,7 +5,6 @@
     iteration_answers(ctx, 1)                 # stages answers_iter1_{weak,icl}: those models answer train_2
     select(ctx, 2, *answer_stages(1))         # (w2s_lib.selection) stage selection_iter2
     train_iteration(ctx, 2)                   # sft_iter2_*, again from the strong *base*
-    run_stage1(ctx)                           # all of the above for stage1.iterations
     declare_m_plus(ctx)                       # stage m_plus: M_plus = the last iteration's `stage1.m_plus` model
     m_plus_path(ctx)                          #   (the paper: hybrid), where Stage II starts
     train_full_weak(ctx)                      # baseline: strong base SFT on all of D_weak
@@ -23,22 +22,15 @@ from .context import STAGE_VERSION, RunContext, train_summary
 from .presets import sft_name, stage1_subsets
 from . import prompts as P
 from .records import reference_gold
+from .names import CEILING, FULL_WEAK, HINT_03, M_PLUS, answers_stage
 from .runstore import Stage
-from .selection import HINT_02, SUBSETS, load_sets, select, selection_stage
-from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, gold_target, load_d_weak, sft_rows
+from .selection import HINT_02, SUBSETS, load_sets, selection_stage
+from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, load_d_weak, sft_rows
 
-FULL_WEAK = "sft_full_weak"
-CEILING = "sft_ceiling"
-M_PLUS = "m_plus"
-HINT_03 = "run notebooks/03_stage1_sft.ipynb first (it trains the Stage I models and M_plus)"
 
 
 def sft_stage(iteration: int, subset: str) -> str:
     return sft_name(iteration, subset)
-
-
-def answers_stage(iteration: int, side: str) -> str:
-    return f"answers_iter{iteration}_{side}"
 
 
 def answer_stages(iteration: int) -> tuple[str, str]:
@@ -55,10 +47,8 @@ def train_sft(ctx: RunContext, name: str, rows: list[dict], deps: dict, describe
               verbose: bool = True) -> Stage:
     """Stage `name`: the strong base fine-tuned on `rows` ({prompt, response}); the model is in `model/`."""
     config = {"version": STAGE_VERSION, "base": ctx.model("strong_base"), "train": ctx.train_config("strong_sft")}
-    st = ctx.store.stage(name, config, deps=deps)
+    st = ctx.stage(name, config, deps=deps, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{name}: done ({st.dir})")
         return st
     if verbose:
         print(f"{name}: SFT of the strong base on {len(rows)} rows ({describe})")
@@ -102,20 +92,6 @@ def iteration_answers(ctx: RunContext, iteration: int, *, verbose: bool = True) 
     return out
 
 
-def run_stage1(ctx: RunContext, *, verbose: bool = True) -> dict[int, dict[str, Stage]]:
-    """Every Stage I iteration (stage1.iterations): train on selection k, answer, select k + 1, ...; then
-    declare M_plus (stage m_plus)."""
-    n = int(ctx.preset.stage1["iterations"])
-    models = {}
-    for it in range(1, n + 1):
-        if it > 1:
-            iteration_answers(ctx, it - 1, verbose=verbose)
-            select(ctx, it, *answer_stages(it - 1), verbose=verbose)
-        models[it] = train_iteration(ctx, it, verbose=verbose)
-    declare_m_plus(ctx)
-    return models
-
-
 def m_plus_stage(ctx: RunContext) -> str:
     """The stage holding M_plus: the last iteration's model on the `stage1.m_plus` set (the paper: hybrid)."""
     return sft_stage(int(ctx.preset.stage1["iterations"]), ctx.preset.stage1["m_plus"])
@@ -144,7 +120,7 @@ def train_full_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
 
 def has_ceiling(ctx: RunContext) -> bool:
     """The ceiling needs train_2 gold; OlympicArena's train_2 (HF test) has none."""
-    return ctx.preset.dataset["name"] != "olympicarena"
+    return ctx.task.has_train_2_gold
 
 
 def train_ceiling(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -153,14 +129,11 @@ def train_ceiling(ctx: RunContext, *, verbose: bool = True) -> Stage:
     if not has_ceiling(ctx):
         raise ValueError("no strong ceiling for OlympicArena: its train_2 (the HF test split) has no public gold")
     config = {"version": STAGE_VERSION, "base": ctx.model("strong_base"), "train": ctx.train_config("strong_sft")}
-    st = ctx.store.stage(CEILING, config, deps={"data": HINT_01})
+    st = ctx.stage(CEILING, config, deps={"data": HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{CEILING}: done ({st.dir})")
         return st
     gold = reference_gold(ctx.root, purpose="strong_ceiling", note="strong ceiling: SFT on train_2 gold")
-    dataset = ctx.preset.dataset["name"]
     rows = [{"prompt": p["prompt"], "response": p["completion"]}
-            for p in sft_rows(ctx, gold, [gold_target(r, dataset) for r in gold])]
+            for p in sft_rows(ctx, gold, [ctx.task.gold_target(r) for r in gold])]
     return train_sft(ctx, CEILING, rows, {"data": HINT_01}, "train_2 GOLD: reference only", verbose=verbose)
 

@@ -2,12 +2,12 @@
 
     ctx = open_run("toy")
     sample(ctx)                      # stage samples: M_plus answers each train_2 question n times at T=1.0
-    make_pairs(ctx)                  # stage pairs: majority vote, confidence, pairs (w2s_lib.pairs.build_pairs)
+    make_pairs(ctx)                  # stage pairs: majority vote, confidence, pairs (w2s_lib.method.pairs.build_pairs)
     load_votes(ctx), load_pairs(ctx) # per question {confidence, majority_pred, weak_pred, weak_agrees, reason}
     train_preference(ctx, "dpo")     # stage dpo (or orpo): M_plus trained on the pairs
     pair_analysis(ctx)               # ANALYSIS ONLY: how often chosen is right / rejected wrong (opens the door)
 
-The rules (docs/paper_settings.md section 5; implemented and tested in w2s_lib.pairs):
+The rules (docs/paper_settings.md section 5; implemented and tested in w2s_lib.method.pairs):
 - confidence = share of the most common final answer among the n samples (ties: the first seen);
 - skip a question under `stage2.min_conf` (0.6), or when the most common "answer" is no answer;
 - weak answer == majority: chosen = the weak response, rejected = a minority sample (skip if none);
@@ -17,24 +17,19 @@ The weak response is always one side of a pair; the strong model decides which s
 """
 from __future__ import annotations
 
-import random
-from typing import Any
-
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext, train_summary
 from .export import dataset_info, pairs_to_llama_factory
 from .jsonl import write_json, write_jsonl
-from .pairs import PairStats, build_pairs, pairs_for_question, vote
+from .method.pairs import build_pairs
 from .presets import STAGE2_METHODS
 from .records import load_split, reference_gold
+from .names import HINT_04, PAIRS, SAMPLES
 from .runstore import Stage
 from .stage1 import HINT_03, M_PLUS, m_plus_path
 from .weak import D_WEAK, HINT_01, load_answers, load_d_weak
 
-SAMPLES = "samples"
-PAIRS = "pairs"
 METHODS = STAGE2_METHODS
-HINT_04 = "run notebooks/04_stage2_preference.ipynb first"
 
 
 def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
@@ -44,10 +39,8 @@ def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:
     mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "n": int(s2["n_samples"]), "temperature": s2["temperature"],
               "top_p": s2["top_p"], "generation": ctx.generation_config(), "seed": ctx.seed}
-    st = ctx.store.stage(SAMPLES, config, deps={"data": HINT_01, M_PLUS: HINT_03})
+    st = ctx.stage(SAMPLES, config, deps={"data": HINT_01, M_PLUS: HINT_03}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"samples: done ({st.dir})")
         return st
     questions = load_split(ctx.root, "train_2")
     by_id = {q.id: q for q in questions}
@@ -72,64 +65,14 @@ def load_samples(ctx: RunContext) -> list[dict]:
     return load_answers(ctx, SAMPLES, HINT_04, job="samples")
 
 
-def _olympic_keys(questions: list[dict], records: dict) -> list[list[str]]:
-    """Per question, answer keys for [weak, samples...] under OlympicArena's per-answer-type agreement: each
-    answer joins the cluster of the first earlier answer it agrees with."""
-    from .olympic import answers_agree
-    out = []
-    for q in questions:
-        texts = [q["weak_response"]] + list(q["samples"])
-        preds = [q["weak_pred"]] + list(q["preds"])
-        reps: list[str] = []
-        keys = []
-        for t, p in zip(texts, preds):
-            if not p:
-                keys.append("")
-                continue
-            hit = next((c for c, r in enumerate(reps) if answers_agree(r, t, records[q["id"]])), None)
-            if hit is None:
-                reps.append(t)
-                hit = len(reps) - 1
-            keys.append(f"c{hit}")
-        out.append(keys)
-    return out
-
-
-def _build_with_keys(questions: list[dict], all_keys: list[list[str]], **gates: Any) -> tuple[list[dict], PairStats]:
-    """build_pairs' loop over precomputed keys (OlympicArena: agreement depends on the question's answer type,
-    which a key(response) function cannot see)."""
-    rng = random.Random(gates.pop("seed"))
-    stats, out = PairStats(), []
-    for q, keys in zip(questions, all_keys):
-        stats.questions += 1
-        pairs, reason, v = pairs_for_question(q["weak_response"], keys[0], q["samples"], keys[1:], rng=rng, **gates)
-        if reason is not None:
-            stats.skipped[reason] += 1
-            continue
-        stats.questions_with_pairs += 1
-        for p in pairs:
-            stats.pairs += 1
-            stats.weak_chosen += p["branch"] == "weak_chosen"
-            stats.weak_rejected += p["branch"] == "weak_rejected"
-            out.append({"id": q["id"], "prompt": q["prompt"], **p, "confidence": v.confidence,
-                        "majority_key": v.top, "weak_key": keys[0]})
-    return out, stats
-
-
 def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `pairs`: votes.jsonl (one row per question), pairs.jsonl, llama_factory/ (the release's layout)."""
     s2 = ctx.preset.stage2
     gates = {"min_conf": float(s2["min_conf"]), "flip_conf": float(s2["flip_conf"]),
              "max_pairs": int(s2["max_pairs_per_question"]), "seed": int(s2["pair_seed"])}
-    from .grading_official import comparator_of
-    comparator = comparator_of(ctx.preset)
-    config = {"version": STAGE_VERSION, **gates, "judge": ctx.judge}
-    if comparator != "math":
-        config["comparator"] = comparator
-    st = ctx.store.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04})
+    config = {"version": STAGE_VERSION, **gates, **ctx.comparison_config()}
+    st = ctx.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"pairs: done ({st.dir})")
         return st
     train_2 = load_split(ctx.root, "train_2")
     weak = {r["id"]: r for r in load_d_weak(ctx)}
@@ -137,37 +80,28 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
     questions = [{"id": s["id"], "position": s["position"], "prompt": ctx.prompt(q),
                   "weak_response": weak[s["id"]]["response"], "weak_pred": weak[s["id"]]["pred"],
                   "samples": s["samples"], "preds": s["preds"]} for s, q in zip(samples, train_2)]
-    if comparator == "official":
-        from .pairs import official_keys
-        keys = official_keys(questions, ctx.preset.dataset["name"])
-        pairs, stats = _build_with_keys(questions, keys, **dict(gates))
-    elif ctx.judge == "olympic":
-        keys = _olympic_keys(questions, {q.id: q for q in train_2})
-        pairs, stats = _build_with_keys(questions, keys, **dict(gates))
-    else:
-        from .pairs import answer_keys
-        keys = answer_keys(questions)     # the same clusters build_pairs computes (cached: cheap the 2nd time)
-        pairs, stats = build_pairs(questions, seed=gates["seed"], min_conf=gates["min_conf"],
-                                   flip_conf=gates["flip_conf"], max_pairs=gates["max_pairs"])
-    # One row per question: the vote and what happened (the same rules, run once more for the reasons).
+    task = ctx.task
+    if config.get("comparator") == "official":      # the release's normalised prediction strings
+        keys = task.official_vote_keys(questions)
+    else:                             # the task's notion of equal answers (grader clusters, per answer type)
+        keys = task.vote_keys(questions, train_2)
+    pairs, vote_log, stats = build_pairs(questions, keys, **gates)
+    # One row per question: the vote and what happened to it.
     votes = []
-    for q, k in zip(questions, keys):
-        ps, reason, v = pairs_for_question(q["weak_response"], k[0], q["samples"], k[1:], rng=random.Random(0),
-                                           min_conf=gates["min_conf"], flip_conf=gates["flip_conf"],
-                                           max_pairs=gates["max_pairs"])
+    for q, k, log in zip(questions, keys, vote_log):
+        v = log["vote"]
         top = q["preds"][k[1:].index(v.top)] if v.top else ""
         votes.append({"id": q["id"], "position": q["position"], "confidence": v.confidence, "majority_pred": top,
                       "weak_pred": q["weak_pred"], "weak_agrees": bool(k[0]) and k[0] == v.top,
-                      "reason": reason, "pairs": len(ps), "branch": ps[0]["branch"] if ps else None})
+                      "reason": log["reason"], "pairs": log["pairs"], "branch": log["branch"]})
     position = {q["id"]: q["position"] for q in questions}
     for p in pairs:
         p["position"] = position[p["id"]]
     write_jsonl(st.path / "votes.jsonl", votes)
     write_jsonl(st.path / "pairs.jsonl", pairs)
-    dataset = ctx.preset.dataset["name"]
+    dataset = task.name
     fname = f"train_{dataset}_m_plus_paired.json"
-    write_json(st.path / "llama_factory" / fname,
-               pairs_to_llama_factory(pairs, ids="record" if ctx.judge == "olympic" else "position"))
+    write_json(st.path / "llama_factory" / fname, pairs_to_llama_factory(pairs, ids=task.llama_factory_ids))
     write_json(st.path / "llama_factory" / "dataset_info.json", dataset_info(pairs={f"{dataset}_m_plus_paired": fname}))
     st.commit(stats.to_dict())
     if verbose:
@@ -196,10 +130,8 @@ def train_preference(ctx: RunContext, method: str, *, verbose: bool = True) -> S
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     mp = ctx.store.require(M_PLUS, hint=HINT_03).config["stage"]
     config = {"version": STAGE_VERSION, "m_plus": mp, "train": ctx.train_config(method)}
-    st = ctx.store.stage(method, config, deps={PAIRS: HINT_04, M_PLUS: HINT_03})
+    st = ctx.stage(method, config, deps={PAIRS: HINT_04, M_PLUS: HINT_03}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"{method}: done ({st.dir})")
         return st
     rows = preference_rows(load_pairs(ctx))
     if verbose:

@@ -27,314 +27,28 @@ forced (they cannot work otherwise); with a GPU, bf16 and gradient checkpointing
 override. Always (unless the recipe says otherwise): no checkpoints mid-run (`save_strategy="no"`), no eval,
 `report_to="none"`, dataloader workers 0.
 
-Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.train ...` with a config from
+Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.train_job ...` with a config from
 `configs/accelerate/`: DDP, DeepSpeed ZeRO-3, FSDP). The same function runs inside that command.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
 import shutil
-import socket
 import sys
-import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
-import torch.nn.functional as F
 
-from w2s_lib import relay
-from w2s_lib.jsonl import DataError, iter_jsonl, require, write_jsonl
-from w2s_lib.paths import CONFIGS_DIR
-
-KINDS = ("sft", "dpo", "orpo")
-ROW_FIELDS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"),
-              "orpo": ("prompt", "chosen", "rejected")}
-# The paper's LoRA targets: every linear layer of a Llama block.
-PAPER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-RECIPE_KEYS = {"kind", "trl", "lora", "save", "model_kwargs", "orpo_nll", "backend", "description"}
-TRAIN_RECIPES_DIR = CONFIGS_DIR / "train"
-ACCELERATE_CONFIGS_DIR = CONFIGS_DIR / "accelerate"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Recipes
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Recipe:
-    """A parsed training recipe (see the module docstring for the YAML layout)."""
-
-    kind: str
-    trl: dict = field(default_factory=dict)
-    lora: dict | None = None
-    save: str = "merged"
-    model_kwargs: dict = field(default_factory=dict)
-    orpo_nll: str = "completion"
-    backend: str = "trl"
-    description: str = ""
-    source: str = "<dict>"
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d.pop("source")
-        return d
-
-
-def config_class(kind: str) -> type:
-    """The TRL config dataclass of a training kind."""
-    if kind == "sft":
-        from trl import SFTConfig
-
-        return SFTConfig
-    if kind == "dpo":
-        from trl import DPOConfig
-
-        return DPOConfig
-    if kind == "orpo":
-        # TRL's ORPO lives in trl.experimental, which warns on import (said once in docs/ARCHITECTURE.md); the
-        # child jobs are silenced through relay.child_env, this process (a notebook kernel) here
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-        from trl.experimental.orpo import ORPOConfig
-
-        return ORPOConfig
-    raise ValueError(f"unknown training kind {kind!r}; choose one of {KINDS}")
-
-
-def load_recipe(recipe: str | os.PathLike | dict | Recipe) -> Recipe:
-    """Parse a recipe: a Recipe, a dict, a YAML path, or a name under configs/train/ ("sft_full" or "sft_full.yaml").
-
-    Every key is checked against the pinned TRL / peft dataclasses, so a renamed field fails here (and in CI)
-    with the file and the field named, not deep inside a trainer.
-    """
-    if isinstance(recipe, Recipe):
-        return recipe
-    source = "<dict>"
-    if not isinstance(recipe, dict):
-        import yaml
-
-        path = Path(recipe)
-        if not path.exists():
-            named = TRAIN_RECIPES_DIR / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
-            if not named.exists():
-                known = sorted(p.stem for p in TRAIN_RECIPES_DIR.glob("*.yaml"))
-                raise DataError(f"{recipe}: no such recipe file (recipes in {TRAIN_RECIPES_DIR}: {known})")
-            path = named
-        source = str(path)
-        try:
-            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise DataError(f"{path}: malformed YAML ({e})") from None
-        if not isinstance(recipe, dict):
-            raise DataError(f"{path}: a recipe must be a mapping with at least `kind` and `trl`")
-    unknown = set(recipe) - RECIPE_KEYS
-    if unknown:
-        raise DataError(f"{source}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
-    kind = require(recipe, "kind", source)
-    if kind not in KINDS:
-        raise DataError(f"{source}: kind must be one of {KINDS}, got {kind!r}")
-    r = Recipe(kind=kind, trl=dict(recipe.get("trl") or {}), lora=recipe.get("lora"),
-               save=recipe.get("save", "merged"), model_kwargs=dict(recipe.get("model_kwargs") or {}),
-               orpo_nll=recipe.get("orpo_nll", "completion"), backend=recipe.get("backend", "trl"),
-               description=recipe.get("description", ""), source=source)
-    _validate(r)
-    return r
-
-
-def _validate(r: Recipe) -> None:
-    names = {f.name for f in dataclasses.fields(config_class(r.kind))}
-    bad = sorted(set(r.trl) - names)
-    if bad:
-        raise DataError(f"{r.source}: trl fields {bad} are not fields of {config_class(r.kind).__name__} "
-                        f"in the pinned TRL (renamed or removed?)")
-    if "output_dir" in r.trl or "seed" in r.trl:
-        raise DataError(f"{r.source}: output_dir and seed are set by train(), not by the recipe")
-    if r.lora is not None:
-        if not isinstance(r.lora, dict):
-            raise DataError(f"{r.source}: lora must be null or a mapping of peft.LoraConfig fields")
-        from peft import LoraConfig
-
-        lora_names = {f.name for f in dataclasses.fields(LoraConfig)}
-        bad = sorted(set(r.lora) - lora_names)
-        if bad:
-            raise DataError(f"{r.source}: lora fields {bad} are not fields of peft.LoraConfig")
-    if r.save not in ("merged", "adapter"):
-        raise DataError(f"{r.source}: save must be 'merged' or 'adapter', got {r.save!r}")
-    if r.save == "adapter" and r.lora is None:
-        raise DataError(f"{r.source}: save: adapter needs a lora section (full fine-tuning has no adapter)")
-    if r.orpo_nll not in ("completion", "full"):
-        raise DataError(f"{r.source}: orpo_nll must be 'completion' or 'full', got {r.orpo_nll!r}")
-    if r.backend not in ("trl", "unsloth"):
-        raise DataError(f"{r.source}: backend must be 'trl' or 'unsloth', got {r.backend!r}")
-
-
-def gpu_available() -> bool:
-    return torch.cuda.is_available()
-
-
-def device_defaults(has_gpu: bool | None = None) -> tuple[dict, dict]:
-    """(defaults the recipe may override, settings forced on this device)."""
-    has_gpu = gpu_available() if has_gpu is None else has_gpu
-    always = dict(save_strategy="no", eval_strategy="no", report_to="none", dataloader_num_workers=0,
-                  logging_steps=10, save_only_model=True, ddp_find_unused_parameters=False)
-    if has_gpu:
-        bf16 = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
-        return {**always, "bf16": bf16, "fp16": not bf16, "gradient_checkpointing": True}, {}
-    forced = dict(use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, dataloader_pin_memory=False)
-    return always, forced
-
-
-def build_trl_config(recipe: Recipe, out_dir: str | os.PathLike, *, seed: int, overrides: dict | None = None,
-                     has_gpu: bool | None = None) -> Any:
-    """The TRL config object of a recipe: device defaults < recipe < overrides < forced device settings."""
-    defaults, forced = device_defaults(has_gpu)
-    values = {**defaults, **recipe.trl, **(overrides or {}), **forced}
-    values.update(output_dir=str(out_dir), seed=seed, data_seed=seed)
-    if recipe.kind in ("dpo", "orpo") or not values.get("gradient_checkpointing"):
-        values.setdefault("gradient_checkpointing_kwargs", None)
-    if recipe.kind == "orpo":
-        # ORPO's collator needs the raw columns; TRL sets this itself, with a warning a user cannot act on
-        values.setdefault("remove_unused_columns", False)
-    return config_class(recipe.kind)(**values)
-
-
-def lora_config(recipe: Recipe) -> Any:
-    if recipe.lora is None:
-        return None
-    from peft import LoraConfig
-
-    fields = {"target_modules": list(PAPER_LORA_TARGETS), "task_type": "CAUSAL_LM", **recipe.lora}
-    return LoraConfig(**fields)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Rows
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def load_rows(rows: Iterable[dict] | str | os.PathLike, kind: str) -> list[dict]:
-    """Validated training rows from a list of dicts or a JSONL file; a bad row names its file/line (or index)."""
-    wanted = ROW_FIELDS[kind]
-    out = []
-    if isinstance(rows, (str, os.PathLike)):
-        items = ((str(rows), lineno, obj) for lineno, obj in iter_jsonl(rows))
-    else:
-        items = (("rows", i, obj) for i, obj in enumerate(rows))
-    for where, line, obj in items:
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}[{line}]: expected a dict row, got {type(obj).__name__}")
-        row = {}
-        for f in wanted:
-            value = require(obj, f, where, line)
-            if not isinstance(value, str):
-                raise DataError(f"{where}:{line}: field '{f}' must be a string, got {type(value).__name__}")
-            row[f] = value
-        out.append(row)
-    if not out:
-        raise DataError(f"no training rows for {kind} (need fields {wanted})")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# TRL on a CPU-only torch: TRL 1.15 computes SFT/DPO log-probs through a Triton kernel (`_ChunkedLogProbFunction`,
-# a fused LM head) that is None when Triton is absent (CPU wheels of torch) and cannot run on CPU tensors when it
-# is present. We route non-CUDA tensors to the same maths in plain torch (autograd does the backward).
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _torch_chunked_logprob(hidden, weight, bias, targets, temperature, chunk_size, softcap=None, logit_scale=1.0,
-                           outputs=("entropy", "log_sum_sq_probs", "mean_logits", "is_top1")):
-    z = F.linear(hidden, weight, bias).float() * logit_scale
-    if softcap is not None:
-        z = softcap * torch.tanh(z / softcap)
-    z = z / temperature
-    logp = z.log_softmax(dim=-1)
-    logprobs = logp.gather(-1, targets[:, None]).squeeze(-1)
-    entropy = -(logp.exp() * logp).sum(-1) if "entropy" in outputs else None
-    with torch.no_grad():
-        log_sum_sq = torch.logsumexp(2 * logp, dim=-1) if "log_sum_sq_probs" in outputs else None
-        mean_logits = z.mean(-1) if "mean_logits" in outputs else None
-        is_top1 = (z.argmax(-1) == targets) if "is_top1" in outputs else None
-    return logprobs, entropy, log_sum_sq, mean_logits, is_top1
-
-
-class _ChunkedLogProbDispatch:
-    """Stands in for trl.trainer.utils._ChunkedLogProbFunction: the Triton kernel on GPU, plain torch elsewhere."""
-
-    def __init__(self, original: Any):
-        self.original = original
-
-    def apply(self, hidden, *args):
-        if self.original is not None and hidden.device.type in ("cuda", "xpu"):
-            return self.original.apply(hidden, *args)
-        return _torch_chunked_logprob(hidden, *args)
-
-
-def patch_trl_for_cpu() -> None:
-    """Idempotently install the CPU fallback for TRL's fused log-prob kernel."""
-    import trl.trainer.utils as tu
-
-    if not isinstance(tu._ChunkedLogProbFunction, _ChunkedLogProbDispatch):
-        tu._ChunkedLogProbFunction = _ChunkedLogProbDispatch(tu._ChunkedLogProbFunction)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# ORPO: TRL's experimental trainer, with two corrections so it trains what the paper's LLaMA-Factory trains and on
-# the token sequences the generation engine feeds at inference.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _orpo_trainer_class() -> type:
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")      # as in config_class
-    from trl.experimental.orpo import ORPOTrainer
-
-    class W2SORPOTrainer(ORPOTrainer):
-        """ORPOTrainer with (1) the NLL term over completion tokens only, length-normalised per sequence
-        (`orpo_nll="completion"`, LLaMA-Factory's `sft_loss = -chosen_logps_avg`; TRL's own NLL also covers the
-        prompt tokens: `orpo_nll="full"` keeps it), and (2) no BOS token added to prompts when the tokenizer
-        itself does not add one (TRL's ORPO always prepends BOS, so the model would train on a context it never
-        sees at generation time)."""
-
-        orpo_nll = "completion"
-
-        def tokenize_row(self, feature, model=None):
-            batch = super().tokenize_row(feature, model)
-            tok = self.processing_class
-            bos = tok.bos_token_id
-            if bos is not None and not _tokenizer_adds_bos(tok):
-                for prefix in ("", "chosen_", "rejected_"):
-                    ids_key = f"{prefix}input_ids" if prefix else "prompt_input_ids"
-                    mask_key = f"{prefix}attention_mask" if prefix else "prompt_attention_mask"
-                    if batch.get(ids_key) and batch[ids_key][0] == bos:
-                        batch[ids_key] = batch[ids_key][1:]
-                        batch[mask_key] = batch[mask_key][1:]
-                        if prefix:
-                            batch[f"{prefix}labels"] = batch[f"{prefix}labels"][1:]
-            return batch
-
-        def concatenated_forward(self, model, batch):
-            out = super().concatenated_forward(model, batch)
-            if self.orpo_nll == "full":
-                return out
-            chosen_logps = out[0]  # mean log-prob of each chosen completion (prompt masked by -100 labels)
-            return (out[0], out[1], out[2], out[3], -chosen_logps.mean(), *out[5:])
-
-    return W2SORPOTrainer
-
-
-def _tokenizer_adds_bos(tok: Any) -> bool:
-    if tok.bos_token_id is None:
-        return False
-    ids = tok("x", add_special_tokens=True)["input_ids"]
-    return len(ids) > 0 and ids[0] == tok.bos_token_id
-
+from w2s_lib.jsonl import DataError
+from w2s_lib.launch import _train_child
+from w2s_lib.recipes import (PAPER_LORA_TARGETS, ROW_FIELDS, Recipe, build_trl_config, gpu_available, load_recipe,
+                             load_rows, lora_config)
+from w2s_lib.trl_patches import _orpo_trainer_class, patch_trl_for_cpu
 
 # ---------------------------------------------------------------------------------------------------------------
 # train()
@@ -351,9 +65,9 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
 
     Launchers (where the training runs):
-    - `process`: one child process (`python -m w2s_lib.train`), which exits before this returns: the caller (a
+    - `process`: one child process (`python -m w2s_lib.train_job`), which exits before this returns: the caller (a
       notebook kernel) never holds the trainer, the optimizer or GPU memory. What every stage uses on one device.
-    - `accelerate`: `accelerate launch -m w2s_lib.train` with `num_processes` processes and an accelerate config
+    - `accelerate`: `accelerate launch -m w2s_lib.train_job` with `num_processes` processes and an accelerate config
       (DDP, DeepSpeed ZeRO-3, FSDP from configs/accelerate/).
     - `inprocess`: in this process (for tests and for stepping through a trainer in a notebook).
     A LoRA recipe with `save: merged` has the job save its adapter only; the merge into the base happens after
@@ -649,101 +363,6 @@ def load_model(path: str | os.PathLike, **kwargs: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# accelerate launcher: the same stage as `accelerate launch -m w2s_lib.train ...` in a child process group.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def job_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
-                launcher: str = "accelerate", num_processes: int = 1,
-                accelerate_config: str | os.PathLike | None = None, metrics_path: str | None = None,
-                threads: int | None = None, log_dir: str | None = None) -> list[str]:
-    """The command line of a training job: `python -m w2s_lib.train ...` (launcher `process`) or
-    `accelerate launch --config_file ... -m w2s_lib.train ...` (printed by the notebooks for GPUs)."""
-    if launcher == "process":
-        cmd = [sys.executable, "-m", "w2s_lib.train"]
-    else:
-        config = Path(accelerate_config) if accelerate_config else ACCELERATE_CONFIGS_DIR / "ddp.yaml"
-        if not config.exists():
-            named = ACCELERATE_CONFIGS_DIR / f"{config.name.removesuffix('.yaml')}.yaml"
-            if not named.exists():
-                raise DataError(f"{accelerate_config}: no such accelerate config (see {ACCELERATE_CONFIGS_DIR})")
-            config = named
-        accelerate_bin = Path(sys.executable).with_name("accelerate")
-        cmd = ([str(accelerate_bin), "launch"] if accelerate_bin.exists()
-               else [sys.executable, "-m", "accelerate.commands.launch"])
-        cmd += ["--config_file", str(config), "--num_processes", str(num_processes),
-                "--main_process_port", str(_free_port())]
-        if not gpu_available():
-            # the GPU configs ask for bf16; CPU processes train in float32 (build_trl_config forces it too)
-            cmd += ["--mixed_precision", "no"]
-        cmd += ["-m", "w2s_lib.train"]
-    cmd += ["--recipe", recipe_path, "--model", model_path, "--data", data_path, "--out", out_dir,
-            "--seed", str(seed)]
-    if metrics_path:
-        cmd += ["--metrics", metrics_path]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    if log_dir:
-        cmd += ["--log-dir", str(log_dir)]
-    return cmd
-
-
-def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
-                       num_processes: int, accelerate_config: str | os.PathLike | None = None,
-                       metrics_path: str | None = None) -> list[str]:
-    """The `accelerate launch -m w2s_lib.train ...` command line for a stage."""
-    return job_command(recipe_path, model_path, data_path, out_dir, seed=seed, launcher="accelerate",
-                       num_processes=num_processes, accelerate_config=accelerate_config, metrics_path=metrics_path)
-
-
-def run_job(recipe: str | os.PathLike | dict | Recipe, model_path: str, rows: str | os.PathLike, out_dir: str,
-            *, seed: int, threads: int | None = None, log_dir: str | None = None) -> dict:
-    """What each process of a training job runs (`python -m w2s_lib.train`): train and save, no merge."""
-    r = load_recipe(recipe)
-    return _train_inprocess(r, model_path, load_rows(rows, r.kind), Path(out_dir), seed=seed, overrides=None,
-                            threads=threads, log_dir=log_dir)
-
-
-def _train_child(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *, seed: int, launcher: str,
-                 num_processes: int, accelerate_config: str | os.PathLike | None, overrides: dict | None,
-                 threads: int | None, log_dir: str | os.PathLike | None) -> dict:
-    import yaml
-
-    with tempfile.TemporaryDirectory(prefix="w2s-train-") as tmp:
-        recipe_path, data_path = Path(tmp) / "recipe.yaml", Path(tmp) / "rows.jsonl"
-        recipe_dict = r.to_dict()
-        recipe_dict["trl"] = {**recipe_dict["trl"], **(overrides or {})}
-        recipe_path.write_text(yaml.safe_dump(recipe_dict, sort_keys=False))
-        write_jsonl(data_path, rows)
-        metrics_path = Path(tmp) / "metrics.json"
-        cmd = job_command(str(recipe_path), model_path, str(data_path), str(out_dir), seed=seed, launcher=launcher,
-                          num_processes=num_processes, accelerate_config=accelerate_config,
-                          metrics_path=str(metrics_path), threads=threads,
-                          log_dir=str(log_dir) if log_dir else None)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-        if not gpu_available():
-            env.setdefault("DS_ACCELERATOR", "cpu")   # DeepSpeed's CPU accelerator, chosen without a warning
-        if not gpu_available() and launcher == "accelerate":
-            # Each CPU process gets its share of the cores instead of all of them (oversubscription is slow).
-            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
-        code = relay.run(cmd, env=env)          # its output shows under the calling cell
-        if code != 0:
-            raise RuntimeError(f"training job failed (exit {code}); its output above says why: "
-                               f"{' '.join(cmd)}")
-        metrics = json.loads(metrics_path.read_text())
-        metrics["recipe"] = r.source
-        metrics["command"] = " ".join(cmd)
-        return metrics
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # unsloth (optional single-GPU backend). UNTESTED HERE: this machine has no GPU; the TRL path is the reference.
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -763,50 +382,3 @@ def _unsloth_model(r: Recipe, model_path: str, args: Any) -> tuple[Any, Any]:
                                                  PAPER_LORA_TARGETS), use_gradient_checkpointing="unsloth",
                                                  random_state=args.seed, **lora)
     return model, None  # the adapter is already attached: no peft_config for the trainer
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reference losses, from the papers' formulas (checked against the trainers in tests/test_training.py).
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def completion_logps(model: Any, tokenizer: Any, prompts: Sequence[str], completions: Sequence[str], *,
-                     add_eos: bool = True, add_bos: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of log-probs over completion tokens, number of completion tokens) per (prompt, completion) pair.
-
-    One sequence at a time, no padding: an independent computation to check the trainers' batched ones.
-    Completion tokens = tokens of prompt + completion (+ EOS) after the tokens of the prompt alone.
-    """
-    sums, counts = [], []
-    for p, c in zip(prompts, completions):
-        p_ids = tokenizer(p)["input_ids"]
-        full = tokenizer(p + c)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
-        if add_bos and (not full or full[0] != tokenizer.bos_token_id):
-            p_ids, full = [tokenizer.bos_token_id] + p_ids, [tokenizer.bos_token_id] + full
-        assert full[: len(p_ids)] == p_ids, "prompt tokens are not a prefix of prompt+completion tokens"
-        ids = torch.tensor([full], device=model.device)
-        logp = model(input_ids=ids).logits.float().log_softmax(-1)[0, :-1]
-        token_logp = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[max(len(p_ids) - 1, 0):]
-        sums.append(token_logp.sum())
-        counts.append(len(token_logp))
-    return torch.stack(sums), torch.tensor(counts, dtype=torch.float32)
-
-
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
-    """DPO (Rafailov et al. 2023): -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), mean over pairs;
-    inputs are sequence log-probs summed over completion tokens."""
-    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
-    return -F.logsigmoid(beta * margin).mean()
-
-
-def orpo_loss(chosen_avg_logp: torch.Tensor, rejected_avg_logp: torch.Tensor, nll: torch.Tensor,
-              lam: float) -> torch.Tensor:
-    """ORPO (Hong et al. 2024): NLL(chosen) - lambda * log sigmoid(log odds(chosen) - log odds(rejected)),
-    with odds(y) = P(y|x) / (1 - P(y|x)) from length-normalised log-probs, mean over pairs."""
-    def log_odds(logp: torch.Tensor) -> torch.Tensor:
-        return logp - torch.log1p(-torch.exp(logp))
-
-    ratio = log_odds(chosen_avg_logp) - log_odds(rejected_avg_logp)
-    return nll - lam * F.logsigmoid(ratio).mean()

@@ -13,29 +13,12 @@ wrong, never train_2 gold.
 """
 from __future__ import annotations
 
-import re
-
 from . import prompts as P
 from .context import STAGE_VERSION, RunContext, train_summary
-from .jsonl import DataError
-from .records import Record, load_split
+from .names import D_WEAK, HINT_01, WEAK_MODEL
+from .records import load_split
 from .runstore import Stage
 
-WEAK_MODEL = "weak_model"
-D_WEAK = "d_weak"
-HINT_01 = "run notebooks/01_weak_data.ipynb first (it trains the weak model and writes D_weak)"
-
-
-def gold_target(record: Record, dataset: str) -> str:
-    """The SFT target the release built from a gold record (data/convert.py): GSM8K without the `<<a*b=c>>`
-    calculator marks; MATH as `solution The answer is: answer`; toy solutions as they are."""
-    if record.solution is None:
-        raise ValueError(f"record {record.id!r} has no gold solution to train on")
-    if dataset == "gsm8k":
-        return re.sub(r"<<.*?>>", "", record.solution)
-    if dataset == "math":
-        return f"{record.solution} The answer is: {record.answer}"
-    return record.solution
 
 
 def sft_rows(ctx: RunContext, records: list, responses: list[str]) -> list[dict]:
@@ -52,15 +35,12 @@ def train_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
         if not st.done:
             st.commit({"model": ctx.model("weak_model"), "trained": False, "given": True})
         return st
-    dataset = ctx.preset.dataset["name"]
     config = {"version": STAGE_VERSION, "base": ctx.model("weak_base"), "train": ctx.train_config("weak_sft")}
-    st = store.stage(WEAK_MODEL, config, deps={"data": HINT_01})
+    st = ctx.stage(WEAK_MODEL, config, deps={"data": HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"weak_model: done ({st.dir})")
         return st
     train_1 = load_split(ctx.root, "train_1")
-    rows = sft_rows(ctx, train_1, [gold_target(r, dataset) for r in train_1])
+    rows = sft_rows(ctx, train_1, [ctx.task.gold_target(r) for r in train_1])
     if verbose:
         print(f"weak_model: SFT of {ctx.model('weak_base')} on {len(rows)} train_1 gold solutions")
     m = ctx.train("sft", "weak_sft", ctx.model("weak_base"), rows, st.path / "model")
@@ -91,10 +71,8 @@ def answer_train_2(ctx: RunContext, st: Stage, model: str, *, job: str = "answer
 def generate_d_weak(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `d_weak`: the weak model answers every train_2 question greedily (zero-shot prompt)."""
     config = {"version": STAGE_VERSION, "generation": ctx.generation_config()}
-    st = ctx.store.stage(D_WEAK, config, deps={"data": HINT_01, WEAK_MODEL: HINT_01})
+    st = ctx.stage(D_WEAK, config, deps={"data": HINT_01, WEAK_MODEL: HINT_01}, verbose=verbose)
     if st.done:
-        if verbose:
-            print(f"d_weak: done ({st.dir})")
         return st
     rows = answer_train_2(ctx, st, weak_model_path(ctx))
     st.commit(answer_metrics(rows))
@@ -109,12 +87,7 @@ def answer_metrics(rows: list[dict]) -> dict:
 
 def load_answers(ctx: RunContext, stage: str, hint: str = HINT_01, job: str = "answers") -> list[dict]:
     """The rows of a committed answering stage (d_weak, answers_iter*), in train_2 order."""
-    st = ctx.store.require(stage, hint=hint)
-    meta = st.read_json(f"{job}/job.json")
-    rows = [r for k in range(meta["n_shards"]) for r in st.read_jsonl(f"{job}/shard-{k:05d}.jsonl")]
-    if len(rows) != meta["n_items"]:
-        raise DataError(f"{st.dir / job}: {len(rows)} rows but the job had {meta['n_items']} items")
-    return rows
+    return ctx.store.require(stage, hint=hint).read_shards(job)
 
 
 def load_d_weak(ctx: RunContext) -> list[dict]:

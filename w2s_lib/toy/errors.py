@@ -80,10 +80,3 @@ def classify(question: str, response: str, gold: str) -> str:
     if any(v > 1 for v in used.values()) or set(used) != set(terms):
         return "structure"
     return "final"          # every step right but the final line disagrees with the running total
-
-
-def error_profile(questions: list[str], responses: list[str], golds: list[str]) -> dict:
-    """Share of each error type over the responses."""
-    c = Counter(classify(q, r, g) for q, r, g in zip(questions, responses, golds))
-    n = max(1, len(questions))
-    return {k: round(v / n, 4) for k, v in c.most_common()}

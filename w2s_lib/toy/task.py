@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from ..records import Record
 
@@ -309,6 +309,25 @@ class SplitSizes:
     test: int
 
 
+def draw_distinct(n: int, draw: Callable[[int], Any], key: Callable[[Any], str], *, max_tries: int,
+                  failure: str, seen: Iterable[str] = ()) -> list:
+    """`n` items from `draw(k)` (k = how many are kept so far) whose `key` is new; a draw of None is skipped.
+    More than `max_tries` draws raise RuntimeError(`failure` with {made} and {n} filled in)."""
+    seen = set(seen)
+    out: list = []
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > max_tries:
+            raise RuntimeError(failure.format(made=len(out), n=n))
+        item = draw(len(out))
+        if item is None or key(item) in seen:
+            continue
+        seen.add(key(item))
+        out.append(item)
+    return out
+
+
 def generate_problems(n: int, seed: int, difficulty: Difficulty = Difficulty(),
                       families: dict[str, float] | None = None, exclude: set[str] | None = None
                       ) -> list[Problem]:
@@ -317,20 +336,13 @@ def generate_problems(n: int, seed: int, difficulty: Difficulty = Difficulty(),
     rng = random.Random(seed)
     families = families or {"count": 1.0}
     names, weights = list(families), list(families.values())
-    seen = set(exclude or ())
-    out: list[Problem] = []
-    tries = 0
-    while len(out) < n:
-        tries += 1
-        if tries > 50 * n + 1000:
-            raise RuntimeError(f"could only make {len(out)} distinct problems of {n}: widen the difficulty")
+
+    def draw(_: int) -> Problem:
         fam = rng.choices(names, weights)[0]
-        p = count_problem(rng, difficulty) if fam == "count" else FAMILIES[fam](rng)
-        if p.question in seen:
-            continue
-        seen.add(p.question)
-        out.append(p)
-    return out
+        return count_problem(rng, difficulty) if fam == "count" else FAMILIES[fam](rng)
+
+    return draw_distinct(n, draw, lambda p: p.question, max_tries=50 * n + 1000, seen=exclude or (),
+                         failure="could only make {made} distinct problems of {n}: widen the difficulty")
 
 
 def make_splits(sizes: SplitSizes, seed: int, *, world_seed: int = 0, difficulty: Difficulty = Difficulty(),
