@@ -1,5 +1,7 @@
 """Committed notebooks carry no outputs and exactly one papermill `parameters` cell, every line of which papermill
 can parse (so `papermill --help-notebook` lists it and runs print no parse warning)."""
+import importlib
+import inspect
 import json
 import re
 
@@ -62,3 +64,30 @@ def test_notebook_kernelspec_is_the_one_make_setup_installs():
     want = {"name": m.group(1), "display_name": m.group(2), "language": "python"}
     for path in NOTEBOOKS:
         assert json.loads(path.read_text())["metadata"]["kernelspec"] == want, path.name
+
+
+# Each stage's rule is shown as code in its notebook: the library's pure function (w2s_lib.method) displayed with
+# inspect.getsource, then called on the run's records and checked against the stage's output (an assert in the
+# notebook, so the smoke runs of test_notebooks_01_04 / 05_06 fail if the rule and the stage ever part ways).
+# notebook: (functions displayed, functions called on the run's records in a cell that asserts)
+RULE_CELLS = {"02_selection.ipynb": (("choose_demos", "keep_reason"), ("choose_demos", "keep_reason")),
+              "03_stage1_sft.ipynb": (("build_sets",), ("build_sets",)),
+              "04_stage2_preference.ipynb": (("vote", "passes", "pairs_for_question"), ("build_pairs", "vote")),
+              "06_results.ipynb": (("pgr",), ("pgr",))}
+
+
+@pytest.mark.parametrize("name", sorted(RULE_CELLS))
+def test_notebook_shows_its_rule_as_code_and_checks_it(name):
+    cells = ["".join(c["source"]) for c in json.loads((NOTEBOOKS_DIR / name).read_text())["cells"]
+             if c["cell_type"] == "code"]
+    shown_fns, called_fns = RULE_CELLS[name]
+    for fn in shown_fns:
+        shown = [c for c in cells if f"getsource({fn})" in c]
+        assert shown, f"{name}: no cell displays getsource({fn})"
+        m = re.search(rf"from (w2s_lib\.method\.\w+) import [^\n]*\b{fn}\b", shown[0])
+        assert m, f"{name}: {fn} is not imported from w2s_lib.method in the cell that shows it"
+        obj = getattr(importlib.import_module(m.group(1)), fn)
+        assert inspect.isfunction(obj) and obj.__module__ == m.group(1), f"{name}: {fn} is not defined in {m.group(1)}"
+    for fn in called_fns:
+        called = [c for c in cells if re.search(rf"\b{fn}\(", c.replace(f"getsource({fn})", "")) and "assert" in c]
+        assert called, f"{name}: no cell calls {fn} and checks the result against the stage"

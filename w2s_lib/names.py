@@ -22,7 +22,7 @@ PAIRS = "pairs"
 OLYMPIC_DATA = "olympic_data"
 EVAL_PREFIX = "eval_"
 OLYMPIC_PREFIX = "olympic_eval_"
-STAGE1_SUBSETS = ("weak", "icl", "hybrid")
+from .method.sets import SUBSETS as STAGE1_SUBSETS   # noqa: E402  (the rule's own home)
 STAGE2_METHODS = ("dpo", "orpo")          # Stage II's preference methods, in report order
 
 

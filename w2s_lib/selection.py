@@ -35,6 +35,7 @@ from .export import dataset_info, sft_to_llama_factory
 from .jsonl import write_json, write_jsonl
 from .method.agreement import DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, keep_reason
 from .method.demos import choose_demos
+from .method.sets import build_sets
 from .names import D_ICL, HINT_02, STAGE1_SUBSETS, hint_iteration, selection_stage
 from .records import load_split, reference_gold
 from .runstore import Stage, sha256_of
@@ -102,6 +103,17 @@ def load_demos(ctx: RunContext) -> list[dict] | str:
 # ---------------------------------------------------------------------------------------------------
 # agreement and the three sets
 # ---------------------------------------------------------------------------------------------------
+def comparator_verdicts(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence[dict],
+                        questions: Sequence[Any]) -> tuple[list[bool], bool]:
+    """Per question, whether the weak and ICL final answers are the same under the preset's comparator, and
+    whether two empty answers count as agreeing (True only for the release's `official` comparator)."""
+    from .grading_official import comparator_of
+    task = ctx.task
+    if comparator_of(ctx.preset) == "official":      # the release's rule: equal normalised strings, '' == ''
+        return [task.official_agree(w["response"], i["response"]) for w, i in zip(weak_rows, icl_rows)], True
+    return task.same_answers(weak_rows, icl_rows, questions), False
+
+
 def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence[dict],
                   questions: Sequence[Any]) -> list[str | None]:
     """Per question, None when kept, else why not (WEAK_NO_ANSWER, ICL_NO_ANSWER, DISAGREE)."""
@@ -111,29 +123,9 @@ def agree_reasons(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Sequence
                              "both sides must answer train_2 in the same order")
     if not (len(weak_rows) == len(icl_rows) == len(questions)):
         raise ValueError(f"{len(weak_rows)} weak rows, {len(icl_rows)} ICL rows, {len(questions)} questions")
-    from .grading_official import comparator_of
-    task = ctx.task
-    if comparator_of(ctx.preset) == "official":      # the release's rule: equal normalised strings, '' == ''
-        same = [task.official_agree(w["response"], i["response"]) for w, i in zip(weak_rows, icl_rows)]
-        return [keep_reason(w["pred"], i["pred"], ok, empty_agrees=True) for w, i, ok in zip(weak_rows, icl_rows, same)]
-    same = task.same_answers(weak_rows, icl_rows, questions)
-    return [keep_reason(w["pred"], i["pred"], ok) for w, i, ok in zip(weak_rows, icl_rows, same)]
-
-
-def build_sets(weak_rows: Sequence[dict], icl_rows: Sequence[dict], keep: Sequence[bool],
-               prompts: Sequence[str]) -> dict[str, list[dict]]:
-    """The weak, icl and hybrid training sets of the kept questions, in train_2 order; hybrid interleaves
-    weak_i, icl_i per question (as the release's `_hybrid` files)."""
-    sets: dict[str, list[dict]] = {s: [] for s in SUBSETS}
-    for w, i, k, p in zip(weak_rows, icl_rows, keep, prompts):
-        if not k:
-            continue
-        rw = {"id": w["id"], "position": w["position"], "prompt": p, "response": w["response"], "source": "weak"}
-        ri = {"id": i["id"], "position": i["position"], "prompt": p, "response": i["response"], "source": "icl"}
-        sets["weak"].append(rw)
-        sets["icl"].append(ri)
-        sets["hybrid"] += [rw, ri]
-    return sets
+    same, empty_agrees = comparator_verdicts(ctx, weak_rows, icl_rows, questions)
+    return [keep_reason(w["pred"], i["pred"], ok, empty_agrees=empty_agrees)
+            for w, i, ok in zip(weak_rows, icl_rows, same)]
 
 
 def select(ctx: RunContext, iteration: int = 1, weak_stage: str = D_WEAK, icl_stage: str = D_ICL, *,

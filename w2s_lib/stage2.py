@@ -65,15 +65,17 @@ def load_samples(ctx: RunContext) -> list[dict]:
     return load_answers(ctx, SAMPLES, HINT_04, job="samples")
 
 
-def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
-    """Stage `pairs`: votes.jsonl (one row per question), pairs.jsonl, llama_factory/ (the release's layout)."""
+def pair_gates(ctx: RunContext) -> dict:
+    """The preset's Stage II gates, as build_pairs takes them."""
     s2 = ctx.preset.stage2
-    gates = {"min_conf": float(s2["min_conf"]), "flip_conf": float(s2["flip_conf"]),
-             "max_pairs": int(s2["max_pairs_per_question"]), "seed": int(s2["pair_seed"])}
-    config = {"version": STAGE_VERSION, **gates, **ctx.comparison_config()}
-    st = ctx.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04}, verbose=verbose)
-    if st.done:
-        return st
+    return {"min_conf": float(s2["min_conf"]), "flip_conf": float(s2["flip_conf"]),
+            "max_pairs": int(s2["max_pairs_per_question"]), "seed": int(s2["pair_seed"])}
+
+
+def pair_inputs(ctx: RunContext) -> tuple[list[dict], list[list[str]]]:
+    """What the pair rules read, per train_2 question in order: {id, position, prompt, weak_response, weak_pred,
+    samples, preds}, and the answer keys [weak key, sample keys...] under the preset's comparator (equal keys =
+    the same answer; '' = no answer). No gold is read."""
     train_2 = load_split(ctx.root, "train_2")
     weak = {r["id"]: r for r in load_d_weak(ctx)}
     samples = load_samples(ctx)
@@ -81,10 +83,21 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
                   "weak_response": weak[s["id"]]["response"], "weak_pred": weak[s["id"]]["pred"],
                   "samples": s["samples"], "preds": s["preds"]} for s, q in zip(samples, train_2)]
     task = ctx.task
-    if config.get("comparator") == "official":      # the release's normalised prediction strings
+    if ctx.comparison_config().get("comparator") == "official":      # the release's normalised prediction strings
         keys = task.official_vote_keys(questions)
     else:                             # the task's notion of equal answers (grader clusters, per answer type)
         keys = task.vote_keys(questions, train_2)
+    return questions, keys
+
+
+def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
+    """Stage `pairs`: votes.jsonl (one row per question), pairs.jsonl, llama_factory/ (the release's layout)."""
+    gates = pair_gates(ctx)
+    config = {"version": STAGE_VERSION, **gates, **ctx.comparison_config()}
+    st = ctx.stage(PAIRS, config, deps={"data": HINT_01, D_WEAK: HINT_01, SAMPLES: HINT_04}, verbose=verbose)
+    if st.done:
+        return st
+    questions, keys = pair_inputs(ctx)
     pairs, vote_log, stats = build_pairs(questions, keys, **gates)
     # One row per question: the vote and what happened to it.
     votes = []
@@ -99,6 +112,7 @@ def make_pairs(ctx: RunContext, *, verbose: bool = True) -> Stage:
         p["position"] = position[p["id"]]
     write_jsonl(st.path / "votes.jsonl", votes)
     write_jsonl(st.path / "pairs.jsonl", pairs)
+    task = ctx.task
     dataset = task.name
     fname = f"train_{dataset}_m_plus_paired.json"
     write_json(st.path / "llama_factory" / fname, pairs_to_llama_factory(pairs, ids=task.llama_factory_ids))

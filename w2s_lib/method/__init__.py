@@ -5,6 +5,7 @@ load and save data and call these functions. A learner can read the whole method
 
     demos.choose_demos        the 4 in-context demos taken from the weak model's outputs (Stage I, D_icl)
     agreement.keep_reason     whether a train_2 question is kept: weak and ICL final answers agree (Stage I)
+    sets.build_sets           the weak, ICL and hybrid training sets of the kept questions (Stage I)
     agreement.cluster_keys    answers grouped by a pairwise "same answer" rule (tasks without canonical keys)
     vote.vote, vote.passes    the majority vote over samples, its confidence, and the confidence gates
     pairs.pairs_for_question  Stage II's preference-pair rules for one question

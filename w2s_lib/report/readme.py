@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import report as A
+from .markdown import _fmt
 from ..paths import REPO_ROOT
 
 BEGIN, END = "<!-- toy-results:begin -->", "<!-- toy-results:end -->"
@@ -55,7 +56,7 @@ def results_block(preset: str, runs_dir: str | Path = "", seeds: Sequence[int] =
                    f"range over all {len(every.seeds)} seeds"]
     rows = []
     for k in demo.keys():
-        row = [demo.label(k), _pct(s[k]), _per_seed(demo, k), A._fmt(s["pgr"].get(k), 2)]
+        row = [demo.label(k), _pct(s[k]), _per_seed(demo, k), _fmt(s["pgr"].get(k), 2)]
         if held:
             sp = every.summary["spread"].get(k) or {}
             rng = f"{100 * sp['min']:.2f} - {100 * sp['max']:.2f}" if sp.get("min") is not None else "-"
