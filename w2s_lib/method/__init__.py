@@ -12,4 +12,8 @@ load and save data and call these functions. A learner can read the whole method
     pairs.build_pairs         those rules over a whole train_2, with one seeded RNG, plus a per-question log
     stats.pgr                 performance gap recovered = (acc - weak) / (ceiling - weak)
     stats.sign_test_p         the exact two-sided sign test used to compare two models per question
+
+The second paper (SCORE, Zhang et al. 2024) has its rules in `score.py`: step and critique parsing, the critique
+rule filter, the refiner's target, verify-then-refine and the verifier's threshold. Its stages and notebooks are
+not built yet (issue #16).
 """

@@ -1,7 +1,7 @@
-"""SCORE's rules (w2s_lib.score_rules) on solutions and critiques written the way the method's prompts ask for."""
+"""SCORE's rules (w2s_lib.method.score) on solutions and critiques written the way the method's prompts ask for."""
 import pytest
 
-from w2s_lib import score_rules as sr
+from w2s_lib.method import score as sr
 
 WRONG = """Step 1: Hana has 8 marbles and finds 2 more, so she has 8 + 2 = 10 marbles.
 Step 2: She gets 8 from Omar: 10 + 8 = 19 marbles.
