@@ -13,7 +13,7 @@ def test_block_holds_the_runs_numbers_and_the_held_out_spread(tmp_path):
     held = {s + 3: {k: (None if v is None else min(10, v + 1)) for k, v in stages.items()} for s, stages in RUNS.items()}
     make_runs(tmp_path, runs={**RUNS, **held})
     block = R.results_block("smoke", tmp_path, (0, 1, 2), (3, 4, 5), commit="abc1234", date="2026-12-04")
-    assert "commit abc1234, 2026-12-04" in block and "--held-out 3 4 5" in block
+    assert "commit abc1234 (2026-12-04)" in block and "--held-out 3 4 5" in block
     # the weak floor: 2, 3, 2 of 10 right on seeds 0-2; 3, 4, 3 on the held-out seeds; range over all six
     assert "| weak floor (weak model) | 23.33% | 20.00 / 30.00 / 20.00 | 0.00 | 33.33% | 30.00 / 40.00 / 30.00 | " \
            "20.00 - 40.00 |" in block
