@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import warnings
 from typing import Any, Sequence
 
 import torch
