@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gpu_check.json")
     ap.add_argument("--runs-dir", type=Path, default=Path("/tmp/gpu_check_runs"))
     ap.add_argument("--allow-cpu", action="store_true", help="run on a CPU too (checks the script, not the GPU)")
+    ap.add_argument("--no-accelerate", action="store_true",
+                    help="skip the extra check of `accelerate launch` (the weak SFT once more, launcher accelerate)")
     args = ap.parse_args(argv)
 
     import torch
@@ -112,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             result["stages"].append(entry)
             print(f"[gpu_check] {name}: {entry}", flush=True)
 
-    def model_facts(stage_name: str) -> dict:
-        m = ctx.store.require(stage_name).metrics
+    def model_facts(stage_name: str, run=None) -> dict:
+        m = (run or ctx).store.require(stage_name).metrics
         return {k: m.get(k) for k in ("launch", "train_loss", "global_step", "merge", "accuracy", "n")
                 if m.get(k) is not None}
 
@@ -139,6 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         status = 1
         result["ran"] = "failed"
+    if status == 0 and not args.no_accelerate:
+        # The paper presets train through `accelerate launch` (launcher: accelerate). Once more the weak SFT, in a
+        # run directory of its own, through that launcher with one process; its failure is reported, not fatal.
+        acc = open_run("gpu-check", seed=0, run_dir=str(args.runs_dir / "gpu-check-accelerate" / "seed0"),
+                       overrides={**overrides, "train": {**overrides.get("train", {}), "launcher": "accelerate"}})
+        try:
+            stage("data (accelerate run dir)", lambda: prepare.prepare(acc, verbose=False))
+            stage("weak SFT via accelerate launch (1 process)", lambda: weak.train_weak(acc, verbose=False))
+            result["accelerate_launch"] = model_facts("weak_model", acc)
+        except Exception as e:
+            result["accelerate_launch"] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
     result["total_seconds"] = round(sum(s["seconds"] for s in result["stages"]), 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
