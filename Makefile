@@ -70,13 +70,13 @@ vllm-tests:
 	W2S_GENERATION_PYTHON=$(abspath $(VLLM_BIN))/python $(BIN)/python -m pytest -q -m vllm tests/test_vllm_stage.py
 
 demo: setup
-	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET) --seeds $(SEEDS) --jobs $(JOBS) --report
+	$(BIN)/python -m w2s_lib --preset $(PRESET) --seeds $(SEEDS) --jobs $(JOBS) --report
 
 pipeline: setup
-	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET)
+	$(BIN)/python -m w2s_lib --preset $(PRESET)
 
 dry-run: setup
-	$(BIN)/python -m w2s_lib.pipeline --preset $(PRESET) --dry-run
+	$(BIN)/python -m w2s_lib --preset $(PRESET) --dry-run
 
 # A learner's runs live apart from the demo's (runs/lab/<preset>/seed<k>, not runs/<preset>/): stepping through
 # the notebooks after `make demo` trains and generates for real instead of replaying the demo's finished stages.

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/behaviour_check.py toy --record         # one toy seed (seed 0, notebooks 01-04)
     .venv/bin/python benchmarks/behaviour_check.py toy
 
-`smoke` runs `python -m w2s_lib.pipeline --preset smoke --seeds 0 --report` into a scratch runs directory and
+`smoke` runs `python -m w2s_lib.run.pipeline --preset smoke --seeds 0 --report` into a scratch runs directory and
 records, for every committed stage, the sha256 of every data file its manifest lists (JSONL, JSON: model weights
 and checkpoints are left out, see `skipped`), its metrics.json, and the report's results.json. `toy` runs seed 0
 of the toy preset (notebooks 01-04, `--jobs 1`) and records every stage's metrics.json (the accuracies).
@@ -84,7 +84,7 @@ def collect(run_dir: Path, with_files: bool) -> dict:
 
 def run(name: str, runs_dir: Path, reuse: bool = False) -> dict:
     """Run the pipeline into runs_dir (unless `reuse`: a finished run is there) and snapshot it."""
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", *COMMANDS[name], "--runs-dir", str(runs_dir)]
+    cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", *COMMANDS[name], "--runs-dir", str(runs_dir)]
     if not reuse:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode:
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     if cli.record:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
-        record = {"name": cli.name, "command": "python -m w2s_lib.pipeline " + " ".join(COMMANDS[cli.name]),
+        record = {"name": cli.name, "command": "python -m w2s_lib.run.pipeline " + " ".join(COMMANDS[cli.name]),
                   "recorded": datetime.date.today().isoformat(), "commit": commit,
                   "skipped": {"suffixes": SKIP_SUFFIXES, "dirs": SKIP_PARTS, "volatile_fields": VOLATILE},
                   "digest": digest(snap), **snap}

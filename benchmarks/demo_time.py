@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/demo_time.py [--runs-dir /tmp/demo_runs]
 
-Runs the same command as `make demo` (`python -m w2s_lib.pipeline --preset toy --seeds 0 1 2 --jobs 3 --report`)
+Runs the same command as `make demo` (`python -m w2s_lib.run.pipeline --preset toy --seeds 0 1 2 --jobs 3 --report`)
 into a fresh runs directory, parses the per-notebook times the pipeline prints, and writes
 benchmarks/results/demo_time.json. A measurement, never asserted by a test.
 """
@@ -32,7 +32,7 @@ def main() -> None:
     cli = ap.parse_args()
     if cli.runs_dir.exists():
         shutil.rmtree(cli.runs_dir)
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", "toy", "--seeds", "0", "1", "2",
+    cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "toy", "--seeds", "0", "1", "2",
            "--jobs", str(cli.jobs), "--report", "--runs-dir", str(cli.runs_dir)]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -54,7 +54,7 @@ def bench_model(tmp: Path) -> tuple[Path, str]:
 
 
 def questions(k: int) -> list[str]:
-    from w2s_lib.prompts import zero_shot
+    from w2s_lib.tasks.prompts import zero_shot
 
     return [zero_shot(f"Max has {i % 21} apples. First Max wins {(i // 21) % 21} more. Second Max finds "
                       f"{i % 5} more. Third Max loses {i % 7}. How many apples does Max have now?") for i in range(k)]
@@ -66,7 +66,7 @@ def count_tokens(tok, texts: list[list[str]]) -> int:
 
 
 def run_transformers(path: Path, prompts: list[str], n: int, max_new: int) -> dict:
-    from w2s_lib.generation import Generator
+    from w2s_lib.engines.generation import Generator
 
     with Generator(path) as g:
         g.generate(prompts[:8], n=2, temperature=1.0, max_new_tokens=4, progress=False)  # warm-up
@@ -84,7 +84,7 @@ def run_hf_generate(path: Path, prompts: list[str], n: int, max_new: int, batch:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from w2s_lib.generation import default_threads, torch_threads
+    from w2s_lib.engines.generation import default_threads, torch_threads
 
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = AutoTokenizer.from_pretrained(path)
@@ -108,7 +108,7 @@ def run_hf_generate(path: Path, prompts: list[str], n: int, max_new: int, batch:
 def run_vllm(path: Path, prompts: list[str], n: int, max_new: int) -> dict:
     from vllm import SamplingParams
 
-    from w2s_lib.generation import Generator
+    from w2s_lib.engines.generation import Generator
 
     with Generator(path, backend="vllm", seed=0) as g:
         llm = g._engine.llm
@@ -130,8 +130,8 @@ def run_vllm(path: Path, prompts: list[str], n: int, max_new: int) -> dict:
 
 
 def run_sft(path: Path, rows_n: int, tmp: Path) -> dict:
-    from w2s_lib.prompts import completion, zero_shot
-    from w2s_lib.training import train
+    from w2s_lib.tasks.prompts import completion, zero_shot
+    from w2s_lib.engines.training import train
 
     rows = [{"prompt": zero_shot(f"Max has {i % 21} apples. First Max wins {i % 4} more. How many now?"),
              "completion": completion(f"First {i % 21} + {i % 4} = {i % 21 + i % 4}. Then Max has "

@@ -3,7 +3,7 @@ memory of each stage. Run by benchmarks/gpu_check.sh on a GPU machine (see that 
 
     python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--runs-dir /tmp/gpu_check_runs]
 
-It calls the stage functions the notebooks call (w2s_lib.prepare, weak, selection, stage1, stage2, evaluate) with
+It calls the stage functions the notebooks call (w2s_lib.stages.prepare, weak, selection, stage1, stage2, evaluate) with
 the `gpu-check` preset: bf16 and gradient checkpointing (the GPU defaults), every training job in its own process
 then generation in another (the engine process of `generation.subprocess`), LoRA merged after the job, DPO.
 Peak memory is what nvidia-smi reports as used on the GPU while the stage runs (all processes), sampled every
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if not on_gpu and not args.allow_cpu:
         print("no CUDA GPU visible: nothing to check (use --allow-cpu to run the steps on a CPU)", file=sys.stderr)
         return 2
-    from w2s_lib import evaluate, prepare, selection, stage1, stage2, weak
-    from w2s_lib.context import open_run
+    from w2s_lib.stages import evaluate, prepare, selection, stage1, stage2, weak
+    from w2s_lib.run.context import open_run
 
     overrides = {} if on_gpu else {"compute": {"gpus": 0, "threads": 1}, "train": {"report_to": "none"}}
     ctx = open_run("gpu-check", seed=0, run_dir=str(args.runs_dir / "gpu-check" / "seed0"), overrides=overrides)

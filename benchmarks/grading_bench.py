@@ -6,7 +6,7 @@ on hostile input, and answers/second with worst-case latency on MATH500-style an
 free_form (tests/fixtures/grading/free_form_pairs.jsonl, every case with its source): accuracy, false positives
 (unequal pairs judged equal) and false negatives of our `is_correct`, of math-verify 0.9 called plainly
 (`verify(parse(gold), parse(response))`) and with both inputs wrapped in `$`; overall and per category.
-hostile (w2s_lib.grading_cases.hostile_inputs): wall time of one `is_correct` verdict for each input as the
+hostile (w2s_lib.grading.cases.hostile_inputs): wall time of one `is_correct` verdict for each input as the
 response, as the gold, and boxed inside a sentence; the worst is the figure to read.
 
 Throughput workloads (all real answers; ../shared/data when present, else the shipped MATH500 fixture rows):
@@ -32,16 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from w2s_lib import grading  # noqa: E402
-from w2s_lib.grading import answers_match, extract_answer, grade_batch, is_correct, match_batch  # noqa: E402
-from w2s_lib.grading_extract import last_boxed  # noqa: E402
-from w2s_lib.grading_decide import decide  # noqa: E402
-from w2s_lib.grading_normalize import analyze, clean_latex, normalize  # noqa: E402
-from w2s_lib.grading_numeric import approx_value  # noqa: E402
-from w2s_lib.grading_cases import hostile_inputs, load_cases, math_verify_verdict, score  # noqa: E402
-from w2s_lib.grading_pool import STATS, shared_pool, shutdown_shared_pool  # noqa: E402
-from w2s_lib.jsonl import read_json, read_jsonl, write_json  # noqa: E402
-from w2s_lib.paths import REPO_ROOT, shared_data_dir  # noqa: E402
+from w2s_lib.grading import answers  # noqa: E402
+from w2s_lib.grading.answers import answers_match, extract_answer, grade_batch, is_correct, match_batch  # noqa: E402
+from w2s_lib.grading.extract import last_boxed  # noqa: E402
+from w2s_lib.grading.decide import decide  # noqa: E402
+from w2s_lib.grading.normalize import analyze, clean_latex, normalize  # noqa: E402
+from w2s_lib.grading.numeric import approx_value  # noqa: E402
+from w2s_lib.grading.cases import hostile_inputs, load_cases, math_verify_verdict, score  # noqa: E402
+from w2s_lib.grading.pool import STATS, shared_pool, shutdown_shared_pool  # noqa: E402
+from w2s_lib.run.jsonl import read_json, read_jsonl, write_json  # noqa: E402
+from w2s_lib.run.paths import REPO_ROOT, shared_data_dir  # noqa: E402
 
 
 def workloads() -> tuple[dict[str, list[tuple[str, str]]], str]:
@@ -73,7 +73,7 @@ def workloads() -> tuple[dict[str, list[tuple[str, str]]], str]:
 
 def clear_caches() -> None:
     """Cold start for every measurement: no cached keys, values or symbolic verdicts."""
-    grading._SYMBOLIC_CACHE.clear()
+    answers._SYMBOLIC_CACHE.clear()
     analyze.cache_clear()
     normalize.cache_clear()
     clean_latex.cache_clear()
@@ -151,7 +151,7 @@ def bench_hostile(timeout: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--timeout", type=float, default=grading.DEFAULT_TIMEOUT)
+    ap.add_argument("--timeout", type=float, default=answers.DEFAULT_TIMEOUT)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks/results/grading.json")
     args = ap.parse_args()

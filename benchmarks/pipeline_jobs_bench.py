@@ -4,7 +4,7 @@ series both ways, each into a fresh runs directory, and writes benchmarks/result
     python benchmarks/pipeline_jobs_bench.py --preset smoke --seeds 0 1 --until 04 \\
         -p weak_base=/path/weak_base -p strong_base=/path/strong_base     # models when data/toy is not built
 
-Each mode runs `python -m w2s_lib.pipeline --preset P --seeds ... --jobs N --no-report` as a subprocess. The machine
+Each mode runs `python -m w2s_lib.run.pipeline --preset P --seeds ... --jobs N --no-report` as a subprocess. The machine
 is shared, so the load average before and after each run is recorded next to the times.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run(preset: str, seeds: list[str], jobs: int, until: str | None, params: list[str]) -> dict:
     runs = Path(tempfile.mkdtemp(prefix=f"w2s-jobs{jobs}-"))
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", preset, "--seeds", *seeds, "--jobs", str(jobs),
+    cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", preset, "--seeds", *seeds, "--jobs", str(jobs),
            "--no-report", "--runs-dir", str(runs)]
     if until:
         cmd += ["--until", until]

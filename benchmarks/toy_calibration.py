@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/toy_calibration.py [--preset toy] [--seeds 0 1 2] [--jobs 3]
 
-It runs the notebook series through the pipeline (`python -m w2s_lib.pipeline --preset toy --until 03`), the
+It runs the notebook series through the pipeline (`python -m w2s_lib.run.pipeline --preset toy --until 03`), the
 same code path and hyperparameters as `make demo`, and reads three models' test accuracy from the run store.
 When `runs/<preset>/seed*/` already holds the three models (a finished `make demo`), it only reads them.
 For each seed (its own train_1/train_2; the test set is the same for every seed):
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from w2s_lib.report import collect  # noqa: E402
-from w2s_lib.paths import RUNS_DIR  # noqa: E402
+from w2s_lib.run.paths import RUNS_DIR  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "toy_calibration.json"
 KEYS = ("weak", "strong_icl", "strong_ceiling")
@@ -56,7 +56,7 @@ def main() -> None:
     if not have_all(cli):
         # the run store would skip finished stages anyway, but re-executing the notebooks overwrites the executed
         # copies a finished `make demo` left in runs/<preset>/seed*/notebooks/
-        cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", cli.preset, "--seeds", *map(str, cli.seeds),
+        cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", cli.preset, "--seeds", *map(str, cli.seeds),
                "--until", "03", "--jobs", str(cli.jobs), "--no-report", "--runs-dir", str(cli.runs_dir)]
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)

@@ -13,11 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
-from w2s_lib.context import open_run
-from w2s_lib.evaluate import grade
-from w2s_lib.prepare import toy_splits
-from w2s_lib.stage1 import m_plus_path
-from w2s_lib.stage2 import load_pairs, preference_rows
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.evaluate import grade
+from w2s_lib.stages.prepare import toy_splits
+from w2s_lib.stages.stage1 import m_plus_path
+from w2s_lib.stages.stage2 import load_pairs, preference_rows
 
 
 def dev_split(ctx) -> list:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.paths import REPO_ROOT, shared_data_dir
+from w2s_lib.run.paths import REPO_ROOT, shared_data_dir
 
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

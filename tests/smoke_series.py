@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from stage_helpers import TOY_ENV, toy_models
-from w2s_lib.paths import NOTEBOOKS_DIR
+from w2s_lib.run.paths import NOTEBOOKS_DIR
 
 PRESET = "smoke"
 SEED = 0

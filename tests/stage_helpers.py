@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.jsonl import read_json, read_jsonl
-from w2s_lib.paths import REPO_ROOT
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import GOLD_KEYS, gold_access_log
+from w2s_lib.run.jsonl import read_json, read_jsonl
+from w2s_lib.run.paths import REPO_ROOT
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import GOLD_KEYS, gold_access_log
 
 TOY_ENV = "W2S_TOY_MODELS"
 
@@ -31,7 +31,7 @@ def toy_model_overrides(preset: str = "smoke") -> dict:
         toy_models()
         return {}
     toy_models()
-    from w2s_lib.presets import load_preset
+    from w2s_lib.run.presets import load_preset
     p = load_preset(preset)
     return {role: str(Path(root) / Path(p.models[role]).name) for role in ("weak_base", "strong_base")}
 
@@ -146,8 +146,8 @@ def olympic_run(tmp_path: Path, monkeypatch, **preset):
     import datasets
     import yaml
 
-    from w2s_lib.context import open_run
-    from w2s_lib.prepare import prepare
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.prepare import prepare
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")   # not ~/.cache
     p = tmp_path / "olympic.yaml"
     p.write_text(yaml.safe_dump({"extends": "smoke", "models": {"weak_model": "given/weak-model"},

@@ -9,13 +9,13 @@ import pytest
 
 from stage_helpers import hand_answers
 from w2s_lib import report as A
-from w2s_lib.context import open_run
-from w2s_lib.jsonl import write_jsonl
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import gold_access_log, load_split, reference_gold
-from w2s_lib.runstore import RunStore
-from w2s_lib.selection import select
+from w2s_lib.run.context import open_run
+from w2s_lib.run.jsonl import write_jsonl
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import gold_access_log, load_split, reference_gold
+from w2s_lib.run.runstore import RunStore
+from w2s_lib.stages.selection import select
 
 N = 10   # test questions per hand-made run
 
@@ -245,7 +245,7 @@ def test_paper_join_for_the_toy_world_says_there_is_none(res):
 
 
 def test_collect_errors_name_the_folder_and_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m w2s_lib.pipeline --preset smoke"):
+    with pytest.raises(FileNotFoundError, match="python -m w2s_lib --preset smoke"):
         A.collect("smoke", tmp_path)
     make_runs(tmp_path, runs={0: {"weak_model": 3}}, m_plus=None)
     with pytest.raises(FileNotFoundError, match=r"no run for seed\(s\) \[5\]"):
@@ -350,7 +350,7 @@ def test_self_consistency_counts_where_the_majority_beats_greedy(tmp_path):
 def test_missing_prediction_rows_fail_the_report_instead_of_shrinking_it(tmp_path):
     """Issue 20, point 3: three lines dropped from eval_dpo/predictions.jsonl used to give other figures (n 24 -> 21)
     through the per-question intersection; now collecting fails, naming the file."""
-    from w2s_lib.jsonl import DataError
+    from w2s_lib.run.jsonl import DataError
 
     runs = {0: {"weak_model": 2, "sft_iter2_hybrid": 4, "dpo": 6}}
     make_runs(tmp_path, runs=runs)
@@ -362,7 +362,7 @@ def test_missing_prediction_rows_fail_the_report_instead_of_shrinking_it(tmp_pat
 
 
 def test_two_evaluations_over_different_questions_are_refused(tmp_path):
-    from w2s_lib.jsonl import DataError
+    from w2s_lib.run.jsonl import DataError
 
     root = tmp_path / "smoke" / "seed0"
     commit_eval(root, "weak_model", 2)

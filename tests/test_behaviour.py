@@ -9,7 +9,7 @@ import importlib.util
 import json
 
 from smoke_series import smoke_series  # noqa: F401 (fixture)
-from w2s_lib.paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("behaviour_check", REPO_ROOT / "benchmarks" / "behaviour_check.py")
 bc = importlib.util.module_from_spec(_spec)

@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from stage_helpers import toy_model_overrides
-from w2s_lib import evaluate, selection, weak
-from w2s_lib.context import open_run
-from w2s_lib.export import read_llama_factory
-from w2s_lib.presets import PresetError, load_preset
-from w2s_lib.prepare import prepare
-from w2s_lib.records import forbid_gold, load_split
+from w2s_lib.stages import evaluate, selection, weak
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.export import read_llama_factory
+from w2s_lib.run.presets import PresetError, load_preset
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.run.records import forbid_gold, load_split
 from w2s_lib.tasks import Task, TASKS
 from w2s_lib.toy.task import SplitSizes, make_splits
 
@@ -99,5 +99,5 @@ def test_a_bad_format_is_refused_by_the_preset_check(tmp_path):
 
 
 def test_built_in_tasks_use_the_release_answer_keys():
-    from w2s_lib.grading_official import ANSWER_KEYS
+    from w2s_lib.grading.official import ANSWER_KEYS
     assert {n: TASKS[n](n).official_answer_key for n in ANSWER_KEYS} == ANSWER_KEYS

@@ -7,9 +7,9 @@ import glob
 import pytest
 import yaml
 
-from w2s_lib.jsonl import DataError
-from w2s_lib.paths import CONFIGS_DIR
-from w2s_lib.recipes import PAPER_LORA_TARGETS, build_trl_config, device_defaults, lora_config, load_recipe
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.run.paths import CONFIGS_DIR
+from w2s_lib.engines.recipes import PAPER_LORA_TARGETS, build_trl_config, device_defaults, lora_config, load_recipe
 
 TRAIN = sorted(glob.glob(str(CONFIGS_DIR / "train" / "*.yaml")))
 ACCEL = sorted(glob.glob(str(CONFIGS_DIR / "accelerate" / "*.yaml")))

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.data import (
+from w2s_lib.run.data import (
     OLYMPIC_SUBJECTS, gold_answers, gsm8k_final_answer, last_boxed, load_gsm8k, load_jsonl_records,
     load_math, load_math500, load_math_train_pool, load_olympicarena, load_paper_splits, split_train,
 )
-from w2s_lib.jsonl import DataError
-from w2s_lib.records import Record
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.run.records import Record
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 HUB = FIX / "hub"
@@ -235,7 +235,7 @@ def test_real_olympicarena_fixture_rows(shared_data):
 
 @pytest.mark.shared_data
 def test_real_gsm8k_run_data_is_sealed(shared_data, tmp_path):
-    from w2s_lib.records import LeakageError, load_split, prepare_data, reference_gold
+    from w2s_lib.run.records import LeakageError, load_split, prepare_data, reference_gold
 
     s = load_paper_splits("gsm8k", root=shared_data / "w2s_official" / "raw")
     st = prepare_data(tmp_path, s["train_1"], s["train_2"], s["test"], config={"dataset": "gsm8k-paper"})

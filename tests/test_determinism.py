@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from stage_helpers import toy_model_overrides
-from w2s_lib.paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 STAGES = ("data", "weak_model", "eval_weak_model", "d_weak")
 # Files that record where or when a run happened, not what it computed (compared field by field below instead).
@@ -27,8 +27,8 @@ TIME_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_secon
 
 SCRIPT = """
 import json, sys
-from w2s_lib.context import open_run
-from w2s_lib import evaluate, prepare, weak
+from w2s_lib.run.context import open_run
+from w2s_lib.stages import evaluate, prepare, weak
 ctx = open_run("smoke", 0, sys.argv[1], **json.loads(sys.argv[2]))
 prepare.prepare(ctx, verbose=False)
 weak.train_weak(ctx, verbose=False)

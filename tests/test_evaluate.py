@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from fixtures.tiny_model.build import build
-from w2s_lib.context import open_run
-from w2s_lib.evaluate import _breakdown, _majority, evaluate, grade, grade_official, load_predictions, results_table
-from w2s_lib.grading import is_correct
-from w2s_lib.prepare import prepare
-from w2s_lib.records import load_split
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.evaluate import _breakdown, _majority, evaluate, grade, grade_official, load_predictions, results_table
+from w2s_lib.grading.answers import is_correct
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.run.records import load_split
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 

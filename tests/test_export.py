@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from w2s_lib.export import (PAIR_KEYS, SFT_KEYS, dataset_info, pairs_to_llama_factory, read_llama_factory,
+from w2s_lib.stages.export import (PAIR_KEYS, SFT_KEYS, dataset_info, pairs_to_llama_factory, read_llama_factory,
                             sft_to_llama_factory)
-from w2s_lib.jsonl import DataError
-from w2s_lib.selection import build_sets
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.stages.selection import build_sets
 
 
 def test_layouts_and_ids():

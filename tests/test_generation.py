@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from fixtures.tiny_model.build import build, task_rows
-from w2s_lib import generation as gen
-from w2s_lib.generation import Generator, generate
-from w2s_lib.prompts import zero_shot
+from w2s_lib.engines import generation as gen
+from w2s_lib.engines.generation import Generator, generate
+from w2s_lib.tasks.prompts import zero_shot
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from stage_helpers import toy_models
-from w2s_lib.generation import Generator, generate
-from w2s_lib.prompts import STOP, few_shot, zero_shot
+from w2s_lib.engines.generation import Generator, generate
+from w2s_lib.tasks.prompts import STOP, few_shot, zero_shot
 from w2s_lib.toy.task import generate_problems
 
 pytestmark = pytest.mark.vllm

@@ -16,12 +16,13 @@ import pytest
 import torch
 
 from fixtures.tiny_model.build import build, task_rows
-from w2s_lib import costs, pipeline
-from w2s_lib.engine_server import EngineError, RemoteGenerator
-from w2s_lib.generation import Generator
-from w2s_lib.presets import load_preset
-from w2s_lib.prompts import completion, zero_shot
-from w2s_lib.training import load_model, train
+from w2s_lib.engines import costs
+from w2s_lib.run import pipeline
+from w2s_lib.engines.server import EngineError, RemoteGenerator
+from w2s_lib.engines.generation import Generator
+from w2s_lib.run.presets import load_preset
+from w2s_lib.tasks.prompts import completion, zero_shot
+from w2s_lib.engines.training import load_model, train
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,8 @@ def test_engine_process_failures_are_reported(tiny, tmp_path):
 def small_ctx(tmp_path):
     """A smoke run whose data stage and weak model exist (the weak model is the toy strong base as-is)."""
     from stage_helpers import toy_models
-    from w2s_lib.context import open_run
-    from w2s_lib.prepare import prepare
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.prepare import prepare
 
     toy_models()
     ctx = open_run("smoke", seed=0, run_dir=str(tmp_path / "run"), sizes={"train_1": 8, "train_2": 20, "test": 4},
@@ -77,7 +78,7 @@ def small_ctx(tmp_path):
 
 
 def test_a_step_with_several_shards_loads_its_engine_once_and_resumes(small_ctx, monkeypatch):
-    from w2s_lib import weak
+    from w2s_lib.stages import weak
 
     ctx = small_ctx
     weak.train_weak(ctx, verbose=False)
@@ -157,14 +158,14 @@ def test_unsloth_falls_back_to_trl_inside_the_job_and_says_why(tiny, tmp_path, c
 
 
 def test_a_stage_records_its_launch_and_log_history(small_ctx):
-    from w2s_lib import weak
-    from w2s_lib.context import open_run
+    from w2s_lib.stages import weak
+    from w2s_lib.run.context import open_run
 
     ctx = open_run(small_ctx.preset, seed=0, run_dir=str(small_ctx.root.parent / "run2"))
     ctx.preset.models["weak_model"] = None
     ctx.preset.train["overrides"]["weak_sft"] = {"max_steps": 2, "per_device_train_batch_size": 4,
                                                  "logging_steps": 1}
-    from w2s_lib.prepare import prepare
+    from w2s_lib.stages.prepare import prepare
     prepare(ctx, verbose=False)
     st = weak.train_weak(ctx, verbose=False)
     launch = st.metrics["launch"]
@@ -177,8 +178,8 @@ def test_a_stage_records_its_launch_and_log_history(small_ctx):
 
 
 def test_each_seed_trains_on_its_share_of_the_gpus(monkeypatch, tmp_path):
-    from w2s_lib import scale
-    from w2s_lib.context import open_run
+    from w2s_lib.engines import scale
+    from w2s_lib.run.context import open_run
 
     ctx = open_run("paper-gsm8k-llama2-7b", seed=0, run_dir=str(tmp_path))
     monkeypatch.setattr(scale, "visible_gpus", lambda: ["4", "5", "6", "7"])
@@ -188,7 +189,7 @@ def test_each_seed_trains_on_its_share_of_the_gpus(monkeypatch, tmp_path):
 
 
 def test_jobs_that_leave_a_seed_too_few_gpus_are_refused_before_anything_starts(monkeypatch):
-    from w2s_lib import scale
+    from w2s_lib.engines import scale
 
     p = load_preset("paper-gsm8k-llama2-7b")
     assert costs.share_problems(p, 8) == []

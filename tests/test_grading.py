@@ -1,4 +1,4 @@
-"""Unit tests for w2s_lib.grading: extraction, equivalence (positive AND negative), keys, batches, the pool.
+"""Unit tests for w2s_lib.grading.answers: extraction, equivalence (positive AND negative), keys, batches, the pool.
 
 Fixture files in tests/fixtures/grading/ are copied from the paper's release (GSM8K / MATH, MIT) so these
 tests run in a fresh clone; tests/test_grading_real.py runs the same checks on the full files.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.grading import (
+from w2s_lib.grading.answers import (
     answers_match,
     canonical_key,
     cluster_answers,
@@ -23,8 +23,8 @@ from w2s_lib.grading import (
     majority,
     match_batch,
 )
-from w2s_lib.grading_extract import last_boxed
-from w2s_lib.grading_pool import STATS, SymbolicPool
+from w2s_lib.grading.extract import last_boxed
+from w2s_lib.grading.pool import STATS, SymbolicPool
 
 FIX = Path(__file__).parent / "fixtures" / "grading"
 
@@ -283,7 +283,7 @@ def test_pool_kills_a_hung_comparison_and_keeps_going(caplog):
 
 
 def test_pool_refuses_what_sympy_could_not_finish():
-    from w2s_lib.grading_pool import sympy_safe
+    from w2s_lib.grading.pool import sympy_safe
 
     hostile = ["9^{9^{9^{9}}}", "2^{2^{2^{30}}}", "10^{10^{10}}", "(x+1)^{5000}", "\\sin(x)^{999}", "100000!",
                "(" * 30 + "1" + ")" * 30, "7" * 400, "x+" * 300 + "1"]
@@ -323,7 +323,7 @@ def test_single_calls_are_safe_from_threads():
 # ---------------------------------------------------------------------------------------------- cheap checks
 
 def test_float_evaluator_reads_constant_latex_only():
-    from w2s_lib.grading_numeric import approx_value
+    from w2s_lib.grading.numeric import approx_value
 
     assert approx_value("3\\sqrt{13}") == pytest.approx(3 * 13 ** 0.5)
     assert approx_value("\\frac{\\pi}{6}") == pytest.approx(3.141592653589793 / 6)
@@ -361,8 +361,8 @@ def test_float_evaluator_reads_constant_latex_only():
     ],
 )
 def test_cheap_checks_settle_what_they_safely_can(a, b, verdict):
-    from w2s_lib.grading_decide import decide
-    from w2s_lib.grading_normalize import analyze
+    from w2s_lib.grading.decide import decide
+    from w2s_lib.grading.normalize import analyze
 
     assert decide(analyze(a), analyze(b)) is verdict
     if verdict is not None:

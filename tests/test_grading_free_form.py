@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.grading import grade_batch, is_correct
-from w2s_lib.grading_cases import load_cases, math_verify_verdict, score
+from w2s_lib.grading.answers import grade_batch, is_correct
+from w2s_lib.grading.cases import load_cases, math_verify_verdict, score
 
 FIX = Path(__file__).parent / "fixtures" / "grading" / "free_form_pairs.jsonl"
 

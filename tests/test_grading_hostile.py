@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from w2s_lib.grading import (
+from w2s_lib.grading.answers import (
     answers_match,
     canonical_key,
     cluster_answers,
@@ -20,7 +20,7 @@ from w2s_lib.grading import (
     majority,
     match_batch,
 )
-from w2s_lib.grading_cases import hostile_inputs
+from w2s_lib.grading.cases import hostile_inputs
 
 HOSTILE = hostile_inputs()
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from w2s_lib.grading import is_correct
+from w2s_lib.grading.answers import is_correct
 from w2s_lib.tasks import TASKS
-from w2s_lib.grading_official import (is_correct_official, normalize_final_answer,
+from w2s_lib.grading.official import (is_correct_official, normalize_final_answer,
                                       official_gold, official_pred, test_answer as release_test_answer)
-from w2s_lib.grading_official_olympic import auto_judge, judge_official, official_olympic_pred
-from w2s_lib.jsonl import read_jsonl
+from w2s_lib.grading.official_olympic import auto_judge, judge_official, official_olympic_pred
+from w2s_lib.run.jsonl import read_jsonl
 
 
 # ---- the rules, one by one ------------------------------------------------------------------------------------

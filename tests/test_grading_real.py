@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.grading import extract_answer, grade_batch, match_batch
-from w2s_lib.grading_extract import last_boxed
-from w2s_lib.grading_normalize import analyze
-from w2s_lib.grading_pool import shared_pool
-from w2s_lib.jsonl import read_json, read_jsonl
+from w2s_lib.grading.answers import extract_answer, grade_batch, match_batch
+from w2s_lib.grading.extract import last_boxed
+from w2s_lib.grading.normalize import analyze
+from w2s_lib.grading.pool import shared_pool
+from w2s_lib.run.jsonl import read_json, read_jsonl
 
 FIX = Path(__file__).parent / "fixtures" / "grading"
 pytestmark = pytest.mark.shared_data

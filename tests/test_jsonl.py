@@ -1,6 +1,6 @@
 import pytest
 
-from w2s_lib.jsonl import DataError, read_json, read_jsonl, require, write_jsonl
+from w2s_lib.run.jsonl import DataError, read_json, read_jsonl, require, write_jsonl
 
 
 def test_roundtrip(tmp_path):

@@ -1,7 +1,7 @@
 """The leakage guard holds at run time, in the real pipeline, not only in a test harness.
 
 The pipeline runs notebooks 01 and 02 at the smoke preset in a subprocess, exactly as a user would
-(`python -m w2s_lib.pipeline --preset smoke --until 02`). A `sitecustomize` module on PYTHONPATH, which every
+(`python -m w2s_lib.run.pipeline --preset smoke --until 02`). A `sitecustomize` module on PYTHONPATH, which every
 Python process of that run (the pipeline and the notebook kernels) imports at start-up, replaces
 `selection.generate_d_icl` with a version that first tries to open train_2 gold through the one door. Notebook
 02 runs D_icl inside `forbid_gold`, so the run must fail in that cell with LeakageError, and the refused attempt
@@ -12,11 +12,11 @@ import subprocess
 import sys
 import textwrap
 
-from w2s_lib.paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 HOOK = textwrap.dedent('''
-    import w2s_lib.selection as _sel
-    from w2s_lib.records import reference_gold as _door
+    import w2s_lib.stages.selection as _sel
+    from w2s_lib.run.records import reference_gold as _door
 
     _real = _sel.generate_d_icl
 
@@ -34,7 +34,7 @@ def test_a_strong_side_stage_that_opens_train_2_gold_fails_the_pipeline(tmp_path
     (hook / "sitecustomize.py").write_text(HOOK)
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(REPO_ROOT)])}
-    proc = subprocess.run([sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke", "--seeds", "0",
+    proc = subprocess.run([sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "smoke", "--seeds", "0",
                            "--until", "02", "--runs-dir", str(runs)], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=1200)
     out = proc.stdout + proc.stderr

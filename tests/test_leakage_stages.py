@@ -7,10 +7,10 @@ The test can fail: the ceiling and the analysis helpers, run inside the same gua
 import pytest
 
 from stage_helpers import gold_openings, scan_strong_side, toy_model_overrides
-from w2s_lib import evaluate, selection, stage1, stage2, weak
-from w2s_lib.context import open_run
-from w2s_lib.prepare import prepare
-from w2s_lib.records import LeakageError, forbid_gold
+from w2s_lib.stages import evaluate, selection, stage1, stage2, weak
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.run.records import LeakageError, forbid_gold
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_the_guard_is_live_for_the_paths_that_do_read_gold(run):
 
 def test_the_data_builders_are_behind_the_same_door(run):
     """prepare.build_records / toy_splits return train_2 WITH gold: inside forbid_gold they raise and are logged."""
-    from w2s_lib.prepare import build_records, toy_splits
+    from w2s_lib.stages.prepare import build_records, toy_splits
     before = len(gold_openings(run.root))
     with forbid_gold("a strong-side stage that rebuilds the data"):
         with pytest.raises(LeakageError, match="build_records"):
@@ -83,7 +83,7 @@ def test_the_data_builders_are_behind_the_same_door(run):
 def test_the_scan_finds_a_planted_leak(run, tmp_path):
     """The artifact scan can fail: copy the run, put one gold solution into the hybrid set, scan again."""
     import shutil
-    from w2s_lib.jsonl import read_jsonl, write_jsonl
+    from w2s_lib.run.jsonl import read_jsonl, write_jsonl
     copy = tmp_path / "run"
     shutil.copytree(run.root, copy)
     gold = read_jsonl(copy / "data" / "sealed" / "train_2.gold.jsonl")

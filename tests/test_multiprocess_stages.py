@@ -2,9 +2,9 @@
 `num_processes: 2` (DDP over gloo on this CPU) and the paper presets' recipes (full fine-tuning for the weak
 model; LoRA on the seven projections, merged at save, for the strong model, DPO and ORPO).
 
-  weak SFT      w2s_lib.weak.train_weak         (stage weak_model)
-  Stage I SFT   w2s_lib.stage1.train_sft        (a Stage I SFT stage, on D_weak made by the trained weak model)
-  DPO / ORPO    RunContext.train                (what w2s_lib.stage2.train_preference calls), from the Stage I model
+  weak SFT      w2s_lib.stages.weak.train_weak         (stage weak_model)
+  Stage I SFT   w2s_lib.stages.stage1.train_sft        (a Stage I SFT stage, on D_weak made by the trained weak model)
+  DPO / ORPO    RunContext.train                (what w2s_lib.stages.stage2.train_preference calls), from the Stage I model
 
 Each saved model must load and generate, differ from its starting model, and record 2 processes. The engines'
 tests already check the trainers' losses and one accelerate run per kind on hand-made rows; these check the
@@ -20,11 +20,11 @@ import pytest
 import torch
 import yaml
 
-from w2s_lib.context import open_run
-from w2s_lib.paths import DATA_DIR
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import completion
-from w2s_lib.training import load_model
+from w2s_lib.run.context import open_run
+from w2s_lib.run.paths import DATA_DIR
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import completion
+from w2s_lib.engines.training import load_model
 
 ONE_STEP = {"max_steps": 1, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
             "logging_steps": 1, "warmup_steps": 0, "learning_rate": 1.0e-3}   # one step that moves the weights
@@ -79,7 +79,7 @@ def check_trained(ctx, model_dir: str, base: str) -> None:
 
 @pytest.fixture(scope="module")
 def weak_stage(ctx):
-    from w2s_lib.weak import train_weak
+    from w2s_lib.stages.weak import train_weak
 
     return train_weak(ctx, verbose=False)
 
@@ -91,8 +91,8 @@ def test_weak_sft_stage_runs_on_two_processes(ctx, weak_stage):
 
 @pytest.fixture(scope="module")
 def sft_model(ctx, weak_stage) -> str:
-    from w2s_lib.stage1 import train_sft
-    from w2s_lib.weak import generate_d_weak, load_d_weak
+    from w2s_lib.stages.stage1 import train_sft
+    from w2s_lib.stages.weak import generate_d_weak, load_d_weak
 
     generate_d_weak(ctx, verbose=False)            # the accelerate-trained weak model, loaded by the next stage
     rows = load_d_weak(ctx)
@@ -108,7 +108,7 @@ def test_stage1_sft_stage_runs_on_two_processes_with_lora_merged(ctx, sft_model)
 
 @pytest.mark.parametrize("method", ["dpo", "orpo"])
 def test_preference_training_runs_on_two_processes(ctx, sft_model, method, tmp_path):
-    from w2s_lib.weak import load_d_weak
+    from w2s_lib.stages.weak import load_d_weak
 
     rows = load_d_weak(ctx)
     pairs = [{"prompt": r["prompt"], "chosen": completion(r["response"] or "1"),

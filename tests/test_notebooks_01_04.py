@@ -10,8 +10,8 @@ import pytest
 
 from smoke_series import PRESET, SEED, execute, model_params, run_series
 from stage_helpers import gold_openings, scan_strong_side
-from w2s_lib.export import read_llama_factory
-from w2s_lib.jsonl import read_json, read_jsonl
+from w2s_lib.stages.export import read_llama_factory
+from w2s_lib.run.jsonl import read_json, read_jsonl
 
 
 def outputs(nb: dict) -> str:

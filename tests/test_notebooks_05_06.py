@@ -12,11 +12,11 @@ import pytest
 from smoke_series import PRESET, SEED, smoke_series  # noqa: F401  (session fixture)
 from stage_helpers import gold_openings
 from w2s_lib import report as analysis
-from w2s_lib.jsonl import read_json, read_jsonl
-from w2s_lib.olympic import judge
-from w2s_lib.paths import NOTEBOOKS_DIR
-from w2s_lib.pipeline import Notebook, run_report, run_seed
-from w2s_lib.records import Record
+from w2s_lib.run.jsonl import read_json, read_jsonl
+from w2s_lib.grading.olympic import judge
+from w2s_lib.run.paths import NOTEBOOKS_DIR
+from w2s_lib.run.pipeline import Notebook, run_report, run_seed
+from w2s_lib.run.records import Record
 
 MODELS = ("weak_model", "sft_full_weak", "sft_iter2_hybrid", "dpo", "orpo")
 TIMES: dict[str, float] = {}

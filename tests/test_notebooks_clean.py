@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from w2s_lib.paths import NOTEBOOKS_DIR
+from w2s_lib.run.paths import NOTEBOOKS_DIR
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -56,7 +56,7 @@ def test_notebook_kernelspec_is_the_one_make_setup_installs():
     """JupyterLab rewrites a notebook's kernelspec to the running kernel's on open; a different display name marks
     the notebook modified, and autosave then writes outputs into notebooks/. So every notebook names the kernel
     exactly as the Makefile installs it (`ipykernel install --name ... --display-name ...`)."""
-    from w2s_lib.paths import REPO_ROOT
+    from w2s_lib.run.paths import REPO_ROOT
 
     make = (REPO_ROOT / "Makefile").read_text()
     m = re.search(r"ipykernel install --sys-prefix --name (\S+) --display-name \"([^\"]+)\"", make)

@@ -1,4 +1,4 @@
-"""Tests for w2s_lib.olympic: prompts per answer type and the judge, including the official judge's traps.
+"""Tests for w2s_lib.grading.olympic: prompts per answer type and the judge, including the official judge's traps.
 
 Fixtures (tests/fixtures/olympic/, see its README): hand-written rows in the HF schema, one or two per answer
 type, and 15 real prompts from the weak-to-strong release. tests/test_olympic_real.py runs on ../shared/data.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.olympic import (
+from w2s_lib.grading.olympic import (
     TYPE_DESCRIPTION,
     answers_agree,
     build_prompt,
@@ -40,8 +40,8 @@ def test_release_prompts_are_rebuilt_exactly():
 
 
 def test_prompt_of_a_record_built_like_the_data_loader_builds_it():
-    # A Record as w2s_lib.data.olympic_record makes it: question = HF problem, the rest in meta
-    from w2s_lib.records import Record
+    # A Record as w2s_lib.run.data.olympic_record makes it: question = HF problem, the rest in meta
+    from w2s_lib.run.records import Record
 
     row = next(json.loads(line) for line in open(FIX / "w2s_prompts_sample.jsonl") if '"Astronomy_1059"' in line)
     f = prompt_fields(row["content"])
@@ -165,7 +165,7 @@ def test_judge_accepts_record_like_objects():
     assert gold_list(rec) == ["A", "C"]
     assert judge(box("CA"), rec) and not judge(box("C"), rec)
     try:
-        from w2s_lib.records import Record
+        from w2s_lib.run.records import Record
     except ImportError:  # pragma: no cover - records.py is another helper's module
         return
     rec = Record("Fixture_TUP", row["problem"], None, json.dumps(["(3, 5)"]), {"answer_type": "TUP"})

@@ -1,4 +1,4 @@
-"""w2s_lib.olympic_eval (notebook 05): the OlympicArena-shaped toy set, the evaluation stage on a toy run with a
+"""w2s_lib.stages.olympic_eval (notebook 05): the OlympicArena-shaped toy set, the evaluation stage on a toy run with a
 stand-in for generation (its answers are chosen, so the accuracy is known), the model list, and the
 paper-olympicarena path that reuses the run's own test-set evaluation."""
 import json
@@ -8,13 +8,13 @@ from collections import Counter
 import pytest
 
 from stage_helpers import olympic_response, olympic_run
-from w2s_lib import olympic_eval as oe
-from w2s_lib.context import open_run
-from w2s_lib.data import olympic_record
-from w2s_lib.olympic import build_prompt, gold_list, judge, option_letters, prompt_fields
-from w2s_lib.prepare import prepare
-from w2s_lib.records import load_split
-from w2s_lib.runstore import RunStore, StageMissingError
+from w2s_lib.stages import olympic_eval as oe
+from w2s_lib.run.context import open_run
+from w2s_lib.run.data import olympic_record
+from w2s_lib.grading.olympic import build_prompt, gold_list, judge, option_letters, prompt_fields
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.run.records import load_split
+from w2s_lib.run.runstore import RunStore, StageMissingError
 from w2s_lib.toy.task import Difficulty
 
 
@@ -137,7 +137,7 @@ def test_prepare_set_and_evaluate_a_model(toy_run, monkeypatch):
     assert m["model"] == "fake/weak_model" and gen.calls == [("fake/weak_model", 24, "eval")]
     preds = oe.load_predictions(ctx, "weak_model")
     assert [p["correct"] for p in preds] == [r.id in right for r in recs]
-    from w2s_lib.grading_official_olympic import judge_official      # OlympicArena's own judge, recorded beside
+    from w2s_lib.grading.official_olympic import judge_official      # OlympicArena's own judge, recorded beside
     assert [p["correct_official"] for p in preds] == [judge_official(p["response"], r) for p, r in zip(preds, recs)]
     assert m["accuracy_official"] == pytest.approx(sum(p["correct_official"] for p in preds) / 24)
     assert all("prompt" not in p["meta"] for p in preds)
@@ -170,9 +170,9 @@ def test_a_different_size_rebuilds_the_set(toy_run):
     assert a.hash != b.hash and b.metrics["n"] == 14 and len(oe.load_records(toy_run)) == 14
 
 
-# ---- paper-olympicarena: the run's own test split, through w2s_lib.evaluate ---------------------------------------
+# ---- paper-olympicarena: the run's own test split, through w2s_lib.stages.evaluate ---------------------------------------
 def test_olympicarena_run_reuses_its_test_set_evaluation(tmp_path, monkeypatch):
-    from w2s_lib.weak import train_weak
+    from w2s_lib.stages.weak import train_weak
     ctx = olympic_run(tmp_path, monkeypatch)
     assert oe.uses_run_test_set(ctx) and oe.set_kind(ctx) == "run test set"
     train_weak(ctx, verbose=False)                                 # the given weak model: nothing is trained

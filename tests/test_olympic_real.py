@@ -1,6 +1,6 @@
 """The OlympicArena judge and prompts on real files (../shared/data; skipped when absent).
 
-- hz_eval_olympicarena_math.jsonl (120 rows with gold, read through w2s_lib.data into Records): every gold
+- hz_eval_olympicarena_math.jsonl (120 rows with gold, read through w2s_lib.run.data into Records): every gold
   answer, boxed, is judged correct; a neighbour's answer is judged wrong unless it is the same answer.
 - The 15 NV responses of w2s_llama3_8b_test_split_responses.jsonl joined to those golds by id: we mark the
   same 4 correct as the official judge (README), and rebuild their prompts exactly from the fields.
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.data import load_jsonl_records
-from w2s_lib.grading_normalize import normalize
-from w2s_lib.jsonl import read_json, read_jsonl
-from w2s_lib.olympic import TYPE_DESCRIPTION, answers_agree, build_prompt, judge, prompt_fields
+from w2s_lib.run.data import load_jsonl_records
+from w2s_lib.grading.normalize import normalize
+from w2s_lib.run.jsonl import read_json, read_jsonl
+from w2s_lib.grading.olympic import TYPE_DESCRIPTION, answers_agree, build_prompt, judge, prompt_fields
 
 FIX = Path(__file__).parent / "fixtures" / "olympic"
 pytestmark = pytest.mark.shared_data

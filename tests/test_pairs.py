@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from w2s_lib.grading import extract_answer
+from w2s_lib.grading.answers import extract_answer
 from w2s_lib.method.pairs import (DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN,
                                   WEAK_REJECTED, build_pairs, pairs_for_question)
 from w2s_lib.method.vote import passes, vote

@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 
-from w2s_lib import prompts as P
-from w2s_lib.context import open_run
-from w2s_lib.data import load_paper_splits, release_split_dir
-from w2s_lib.grading_official import comparator_of, demos_mode, released_demos, released_demos_path
-from w2s_lib.jsonl import DataError, read_jsonl
-from w2s_lib.presets import list_presets, load_preset
-from w2s_lib.selection import agree_reasons, few_shot_prompt
+from w2s_lib.tasks import prompts as P
+from w2s_lib.run.context import open_run
+from w2s_lib.run.data import load_paper_splits, release_split_dir
+from w2s_lib.grading.official import comparator_of, demos_mode, released_demos, released_demos_path
+from w2s_lib.run.jsonl import DataError, read_jsonl
+from w2s_lib.run.presets import list_presets, load_preset
+from w2s_lib.stages.selection import agree_reasons, few_shot_prompt
 
 
 def paper_presets():
@@ -152,7 +152,7 @@ def test_shipped_demos_are_released_weak_outputs(shared_data, name, folder):
     """Every demo of the files whose weak model's outputs the release ships is, byte for byte, a released prompt
     and a released weak response (OlympicArena: the repeated question's prompt, and four responses that the
     release's training files hold for other questions)."""
-    from w2s_lib.paths import REPO_ROOT
+    from w2s_lib.run.paths import REPO_ROOT
     text = (REPO_ROOT / "data" / "release" / "demos" / f"{name}.txt").read_text()
     prompts, outputs = set(), set()
     for f in (shared_data / "w2s_official" / "llama_factory" / folder).glob("*.json"):

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from w2s_lib.costs import KNOWN_MODELS, LENGTHS, format_plan, model_spec, plan, totals
-from w2s_lib.pipeline import main
-from w2s_lib.presets import list_presets, load_preset
-from w2s_lib.recipes import PAPER_LORA_TARGETS, build_trl_config, load_recipe
+from w2s_lib.engines.costs import KNOWN_MODELS, LENGTHS, format_plan, model_spec, plan, totals
+from w2s_lib.run.pipeline import main
+from w2s_lib.run.presets import list_presets, load_preset
+from w2s_lib.engines.recipes import PAPER_LORA_TARGETS, build_trl_config, load_recipe
 
 PAPER = [n for n in list_presets() if n.startswith("paper-")]
 GPU = [n for n in list_presets() if n.startswith(("paper-", "single-gpu"))]
@@ -68,7 +68,7 @@ def test_paper_join_keys_use_paper_results_vocabulary():
     MATH with Llama2-7b): every value must be one that file uses."""
     import yaml
 
-    from w2s_lib.paths import CONFIGS_DIR
+    from w2s_lib.run.paths import CONFIGS_DIR
 
     published = yaml.safe_load((CONFIGS_DIR / "paper_results.yaml").read_text())["results"]
     for key in ("dataset", "weak_model", "strong_model"):
@@ -169,7 +169,7 @@ def test_gpu_guide_multinode_accelerate_config_parses(tmp_path):
     """docs/gpu.md's two-node DeepSpeed config is valid for the pinned accelerate (a typo would fail here)."""
     from accelerate.commands.config.config_args import load_config_from_file
 
-    from w2s_lib.paths import REPO_ROOT
+    from w2s_lib.run.paths import REPO_ROOT
 
     text = (REPO_ROOT / "docs" / "gpu.md").read_text()
     block = text.split("<!-- multinode-accelerate-config -->", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
@@ -182,9 +182,9 @@ def test_gpu_guide_multinode_accelerate_config_parses(tmp_path):
 
 
 def test_gpu_guide_cost_table_is_current():
-    """The cost table in docs/gpu.md is what `python -m w2s_lib.costs` prints now (regenerate it when it drifts)."""
-    from w2s_lib.costs import cost_table
-    from w2s_lib.paths import REPO_ROOT
+    """The cost table in docs/gpu.md is what `python -m w2s_lib.engines.costs` prints now (regenerate it when it drifts)."""
+    from w2s_lib.engines.costs import cost_table
+    from w2s_lib.run.paths import REPO_ROOT
 
     text = (REPO_ROOT / "docs" / "gpu.md").read_text()
     assert cost_table(GPU) in text

@@ -1,4 +1,4 @@
-"""The pipeline runner (`python -m w2s_lib.pipeline`) on small throwaway notebooks written into a tmp dir.
+"""The pipeline runner (`python -m w2s_lib.run.pipeline`) on small throwaway notebooks written into a tmp dir.
 
 They use the real run store, so "resume" here is what it is in the method notebooks: a re-run skips the stages a
 run already holds. The method notebooks themselves run in their own tests (tests/test_notebooks_01_04.py).
@@ -14,15 +14,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from w2s_lib.paths import REPO_ROOT
-from w2s_lib.pipeline import find_notebooks, main, select
+from w2s_lib.run.paths import REPO_ROOT
+from w2s_lib.run.pipeline import find_notebooks, main, select
 
 PARAMS = 'preset = "toy"\nseed = 0\nrun_dir = ""\ntag = ""\n'
 
 # 01: one run-store stage that records, per seed, how often it was computed (so a test can see a skip).
 NB01 = """
 from pathlib import Path
-from w2s_lib.runstore import RunStore
+from w2s_lib.run.runstore import RunStore
 import os
 store = RunStore(run_dir)
 st = store.stage("first", config={"preset": preset, "seed": seed})
@@ -38,7 +38,7 @@ else:
 # 02: reads 01's stage; fails while a FAIL file exists next to the notebook (the "bug" a user then fixes).
 NB02 = """
 from pathlib import Path
-from w2s_lib.runstore import RunStore
+from w2s_lib.run.runstore import RunStore
 store = RunStore(run_dir)
 first = store.require("first", hint="run 01 first")
 if Path("FAIL").exists():
@@ -160,7 +160,7 @@ def test_from_until_and_missing_upstream_message(series, tmp_path, capsys):
 def test_jobs_runs_seeds_in_parallel_processes(series, tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke", "--seeds", "0", "1", "2",
+    proc = subprocess.run([sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "smoke", "--seeds", "0", "1", "2",
                            "--jobs", "2", "--report", "--notebooks-dir", str(series), "--runs-dir", str(runs)],
                           capture_output=True, text=True, env=env, cwd=str(REPO_ROOT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -180,7 +180,7 @@ def test_jobs_failure_in_one_seed_fails_the_run_without_report(series, tmp_path)
     nb.cells[2].source = nb.cells[2].source.replace('if Path("FAIL").exists():', 'if seed == 1:')
     nbformat.write(nb, str(nb02))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke", "--seeds", "0", "1",
+    proc = subprocess.run([sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "smoke", "--seeds", "0", "1",
                            "--jobs", "2", "--notebooks-dir", str(series), "--runs-dir", str(runs)],
                           capture_output=True, text=True, env=env, cwd=str(REPO_ROOT))
     assert proc.returncode == 1
@@ -221,11 +221,25 @@ def test_list_presets_and_bad_preset(capsys):
     assert "known presets" in capsys.readouterr().err
 
 
+def test_short_form_python_m_w2s_lib_is_the_pipeline(tmp_path):
+    """`python -m w2s_lib` (README, Makefile) runs the same command line as `python -m w2s_lib.run.pipeline`,
+    from any directory, with the same exit status: listing presets, and a bad preset stopping with status 2."""
+    def run(module, *args):
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+    short, long = run("w2s_lib", "--list-presets"), run("w2s_lib.run.pipeline", "--list-presets")
+    assert short.returncode == long.returncode == 0, short.stderr
+    assert short.stdout == long.stdout and "paper-gsm8k-llama2-7b" in short.stdout
+    bad = run("w2s_lib", "--preset", "no-such-preset", "--dry-run")
+    assert bad.returncode == 2 and "known presets" in bad.stderr
+    assert run("w2s_lib", "--help").stdout.startswith("usage: python -m w2s_lib ")
+
+
 # ---- one writer per run, interruption, checks before anything runs (issue 20) ----------------------------------
 HOLD = """
 import os, time
 from pathlib import Path
-from w2s_lib.runstore import RunStore
+from w2s_lib.run.runstore import RunStore
 st = RunStore(run_dir).stage("held", {"seed": seed})
 if not st.done:
     (st.path / "who.txt").write_text(str(os.getpid()))
@@ -244,7 +258,7 @@ def holding(tmp_path) -> tuple[Path, Path, list[str]]:
     d.mkdir()
     sig.mkdir()
     write_nb(d / "01_hold.ipynb", 'preset = "toy"\nseed = 0\nrun_dir = ""\nsignal_dir = ""\n', HOLD)
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke", "--seeds", "0", "--notebooks-dir", str(d),
+    cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "smoke", "--seeds", "0", "--notebooks-dir", str(d),
            "--runs-dir", str(tmp_path / "runs"), "-p", f"signal_dir={sig}"]
     return tmp_path / "runs" / "smoke" / "seed0", sig, cmd
 
@@ -276,7 +290,7 @@ def test_two_pipelines_on_one_run_the_second_stops_at_once_naming_the_first(hold
                             capture_output=True, text=True, timeout=300)
     assert second.returncode == 3
     assert f"error: {run_dir} is being written by another process (pid {first.pid} on " in second.stderr
-    assert "w2s_lib.pipeline --preset smoke" in second.stderr                 # the holder's command line
+    assert "w2s_lib.run.pipeline --preset smoke" in second.stderr                 # the holder's command line
     assert snapshot(run_dir) == before                                         # nothing of the first touched
     (sig / "release").write_text("")
     out, err = first.communicate(timeout=300)

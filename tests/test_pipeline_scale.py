@@ -1,4 +1,4 @@
-"""w2s_lib.scale: data-parallel generation returns what one engine returns (here two CPU processes with the
+"""w2s_lib.engines.scale: data-parallel generation returns what one engine returns (here two CPU processes with the
 transformers backend stand in for two GPUs), the fits-on-one-GPU rule, and the unsloth fallback."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import warnings
 import pytest
 
 from fixtures.tiny_model.build import build, task_rows
-from w2s_lib.generation import generate
-from w2s_lib.prompts import completion, zero_shot
-from w2s_lib.scale import fits_on_one_gpu, generate_data_parallel, train, unsloth_usable, visible_gpus
+from w2s_lib.engines.generation import generate
+from w2s_lib.tasks.prompts import completion, zero_shot
+from w2s_lib.engines.scale import fits_on_one_gpu, generate_data_parallel, train, unsloth_usable, visible_gpus
 
 
 @pytest.fixture(scope="module")

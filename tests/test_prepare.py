@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from w2s_lib.context import open_run
-from w2s_lib.jsonl import read_jsonl
-from w2s_lib.prepare import prepare
-from w2s_lib.records import GOLD_KEYS, load_split, reference_gold
+from w2s_lib.run.context import open_run
+from w2s_lib.run.jsonl import read_jsonl
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.run.records import GOLD_KEYS, load_split, reference_gold
 
 FIX = Path(__file__).parent / "fixtures" / "data"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from w2s_lib.presets import PresetError, list_presets, load_preset
+from w2s_lib.run.presets import PresetError, list_presets, load_preset
 
 
 @pytest.mark.parametrize("name", list_presets())
@@ -69,7 +69,7 @@ def test_a_typo_in_sample_stages_is_refused_with_the_known_names(tmp_path):
 def test_evaluated_models_follow_what_stage1_trains(tmp_path):
     """With stage1.subsets [hybrid], iteration 1 still trains (and evaluates) weak and icl, because iteration 2
     selects from their answers: sample_stages may name them, and the report lists them."""
-    from w2s_lib.presets import evaluated_models, stage1_subsets
+    from w2s_lib.run.presets import evaluated_models, stage1_subsets
     p = write(tmp_path, "extends: toy\nstage1: {subsets: [hybrid], m_plus: hybrid}\n"
                         "eval: {sample_stages: [sft_iter1_weak]}\n")
     preset = load_preset(p)
@@ -85,8 +85,8 @@ def test_evaluated_models_follow_what_stage1_trains(tmp_path):
 
 
 def test_the_report_order_is_the_evaluated_models(tmp_path):
-    from w2s_lib.context import open_run
-    from w2s_lib.evaluate import method_order
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.evaluate import method_order
     ctx = open_run("toy", 0, tmp_path / "run")
     order = method_order(ctx)
     assert [n for n, _ in order] == [
@@ -102,8 +102,8 @@ def test_the_report_order_is_the_evaluated_models(tmp_path):
 
 def test_the_report_keeps_a_stage2_method_the_preset_no_longer_lists(tmp_path):
     # a run that trained ORPO, reported under a preset that now lists only DPO, keeps its ORPO row
-    from w2s_lib.context import open_run
-    from w2s_lib.evaluate import eval_stage, method_order
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.evaluate import eval_stage, method_order
     ctx = open_run("toy", 0, tmp_path / "run", methods=["dpo"])
     assert "orpo" not in dict(method_order(ctx))
     (tmp_path / "run" / eval_stage("orpo")).mkdir(parents=True)
@@ -165,8 +165,8 @@ def test_a_preset_that_is_not_utf8_is_named(tmp_path):
 
 
 def test_every_schema_key_has_a_type():
-    from w2s_lib.preset_types import TYPES
-    from w2s_lib.presets import SCHEMA
+    from w2s_lib.run.preset_types import TYPES
+    from w2s_lib.run.presets import SCHEMA
 
     assert {s: sorted(keys) for s, keys in SCHEMA.items()} == {s: sorted(keys) for s, keys in TYPES.items()}
 
@@ -181,7 +181,7 @@ def test_a_bad_launcher_names_the_file_line_and_key(tmp_path):
 
 
 def test_a_notebooks_overrides_are_checked_like_the_preset(tmp_path):
-    from w2s_lib.context import open_run
+    from w2s_lib.run.context import open_run
 
     with pytest.raises(ValueError, match=r"overrides: stage2.n_samples must be an integer >= 1, got 'four'"):
         open_run("smoke", 0, str(tmp_path), overrides={"stage2": {"n_samples": "four"}})

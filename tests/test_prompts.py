@@ -1,7 +1,7 @@
 """Prompt formats of the paper's release and stop-string truncation."""
 import json
 
-from w2s_lib.prompts import STOP, clean_response, completion, few_shot, truncate_at_stop, zero_shot
+from w2s_lib.tasks.prompts import STOP, clean_response, completion, few_shot, truncate_at_stop, zero_shot
 
 
 def test_zero_shot_and_completion_format():

@@ -6,7 +6,7 @@ import pytest
 
 from test_analysis import RUNS, make_runs
 from w2s_lib.report import readme as R
-from w2s_lib.paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 
 def test_block_holds_the_runs_numbers_and_the_held_out_spread(tmp_path):

@@ -4,13 +4,13 @@ import sys
 
 import pytest
 
-from w2s_lib.jsonl import DataError
-from w2s_lib.paths import REPO_ROOT
-from w2s_lib.records import (
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.run.paths import REPO_ROOT
+from w2s_lib.run.records import (
     GOLD_KEYS, LeakageError, QuestionRecord, Record, forbid_gold, gold_access_log, hide_gold, load_split,
     prepare_data, reference_gold,
 )
-from w2s_lib.runstore import StageMissingError
+from w2s_lib.run.runstore import StageMissingError
 
 
 def rec(i, answer="7", **meta):
@@ -148,7 +148,7 @@ def test_forbid_gold_blocks_and_logs_the_attempt(run):
 
 def test_forbid_gold_reaches_child_processes(run):
     run_dir = run[0]
-    code = ("import sys; from w2s_lib.records import reference_gold, LeakageError\n"
+    code = ("import sys; from w2s_lib.run.records import reference_gold, LeakageError\n"
             "try:\n    reference_gold(sys.argv[1], purpose='analysis')\n"
             "except LeakageError as e:\n    print('BLOCKED', e); sys.exit(3)\n")
     with forbid_gold("stage 04 sampling"):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib.export import read_llama_factory
-from w2s_lib.grading import extract_answer, match_batch
-from w2s_lib.jsonl import read_jsonl
+from w2s_lib.stages.export import read_llama_factory
+from w2s_lib.grading.answers import extract_answer, match_batch
+from w2s_lib.run.jsonl import read_jsonl
 from stage_helpers import agreement
 
 EXCEPTIONS = json.loads((Path(__file__).parent / "fixtures" / "release" / "exceptions.json").read_text())

@@ -1,4 +1,4 @@
-"""One writer per run directory (w2s_lib.runlock), with real processes: a second writer fails at once naming the
+"""One writer per run directory (w2s_lib.run.runlock), with real processes: a second writer fails at once naming the
 holder, delegates (the pipeline's kernels) write under their holder's lock, a dead holder leaves no stale lock,
 and orphan partial directories are cleaned up without losing resumable work."""
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from w2s_lib import runlock
-from w2s_lib.paths import REPO_ROOT
-from w2s_lib.runstore import RunStore
+from w2s_lib.run import runlock
+from w2s_lib.run.paths import REPO_ROOT
+from w2s_lib.run.runstore import RunStore
 
 # A writer in its own process: opens stage `held`, writes a file, says "ready", waits for "go", commits.
 WRITER = """
 import os, sys, time
 from pathlib import Path
-from w2s_lib.runstore import RunStore
+from w2s_lib.run.runstore import RunStore
 root, signals = sys.argv[1], Path(sys.argv[2])
 st = RunStore(root).stage("held", {"k": int(sys.argv[3]) if len(sys.argv) > 3 else 1})
 (st.path / "who.txt").write_text(str(os.getpid()))

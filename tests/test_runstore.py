@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from w2s_lib.runstore import RunStore, StageMissingError, canonical_json, stage_hash
+from w2s_lib.run.runstore import RunStore, StageMissingError, canonical_json, stage_hash
 
 
 def build(store, name, config, deps=(), payload="x", metrics=None):
@@ -206,7 +206,7 @@ def predictions_stage(root, n=24):
 
 def test_dropping_rows_from_an_artifact_fails_the_read_naming_the_file(tmp_path):
     from w2s_lib.report import SeedRun
-    from w2s_lib.jsonl import DataError
+    from w2s_lib.run.jsonl import DataError
 
     f = predictions_stage(tmp_path)
     run = SeedRun(0, tmp_path, stages={"dpo": "dpo"})
@@ -222,7 +222,7 @@ def test_dropping_rows_from_an_artifact_fails_the_read_naming_the_file(tmp_path)
 
 
 def test_an_edited_artifact_of_the_same_size_fails_the_read(tmp_path):
-    from w2s_lib.jsonl import DataError
+    from w2s_lib.run.jsonl import DataError
 
     f = predictions_stage(tmp_path)
     f.write_text(f.read_text().replace('"id": "q1"', '"id": "x1"', 1))     # same size, other content
@@ -231,7 +231,7 @@ def test_an_edited_artifact_of_the_same_size_fails_the_read(tmp_path):
 
 
 def test_committed_shards_are_read_back_checked(tmp_path):
-    from w2s_lib.jsonl import DataError
+    from w2s_lib.run.jsonl import DataError
 
     st = RunStore(tmp_path).stage("gen", {"k": 1})
     rows = st.sharded("samples", list(range(6)), 3, square_rows)
@@ -244,7 +244,7 @@ def test_committed_shards_are_read_back_checked(tmp_path):
 
 
 def test_read_shards_returns_the_jobs_rows_and_checks_their_count(tmp_path):
-    from w2s_lib.jsonl import DataError, write_json
+    from w2s_lib.run.jsonl import DataError, write_json
 
     st = RunStore(tmp_path).stage("gen", {"k": 1})
     rows = st.sharded("samples", list(range(7)), 3, square_rows)
@@ -259,7 +259,7 @@ def test_read_shards_returns_the_jobs_rows_and_checks_their_count(tmp_path):
 def test_artifacts_follow_the_umask(tmp_path):
     import os
 
-    from w2s_lib.jsonl import write_jsonl
+    from w2s_lib.run.jsonl import write_jsonl
 
     for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):
         before = os.umask(umask)

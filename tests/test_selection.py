@@ -4,14 +4,14 @@ import random
 import pytest
 
 from stage_helpers import hand_answers
-from w2s_lib.context import open_run
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import load_split
-from w2s_lib.runstore import StageMissingError
-from w2s_lib.selection import (DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, agree_reasons, build_sets,
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import load_split
+from w2s_lib.run.runstore import StageMissingError
+from w2s_lib.stages.selection import (DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, agree_reasons, build_sets,
                                choose_demos, few_shot_prompt, generate_d_icl, load_decisions, load_sets, select)
-from w2s_lib.export import read_llama_factory
+from w2s_lib.stages.export import read_llama_factory
 from stage_helpers import agreement
 
 

@@ -7,14 +7,14 @@ import pytest
 
 from fixtures.tiny_model.build import build
 from stage_helpers import gold_openings, hand_answers
-from w2s_lib.context import open_run
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import LeakageError, forbid_gold, load_split
-from w2s_lib.runstore import StageMissingError
-from w2s_lib.selection import select
-from w2s_lib import stage1
-from w2s_lib.weak import D_WEAK
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import LeakageError, forbid_gold, load_split
+from w2s_lib.run.runstore import StageMissingError
+from w2s_lib.stages.selection import select
+from w2s_lib.stages import stage1
+from w2s_lib.stages.weak import D_WEAK
 
 FAST = {"train": {"overrides": {"strong_sft": {"num_train_epochs": 1, "per_device_train_batch_size": 16}}}}
 
@@ -64,7 +64,7 @@ def test_iteration_answers_and_second_selection(run):
     stage1.train_iteration(run, 1, verbose=False)
     out = stage1.iteration_answers(run, 1, verbose=False)
     assert set(out) == {"weak", "icl"}
-    from w2s_lib.weak import load_answers
+    from w2s_lib.stages.weak import load_answers
     q2 = load_split(run.root, "train_2")
     for side, st in out.items():
         rows = load_answers(run, st.name)

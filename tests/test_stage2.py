@@ -4,16 +4,16 @@ import pytest
 
 from fixtures.tiny_model.build import build
 from stage_helpers import gold_openings, hand_answers
-from w2s_lib.context import open_run
-from w2s_lib.export import read_llama_factory
+from w2s_lib.run.context import open_run
+from w2s_lib.stages.export import read_llama_factory
 from test_pairs import grader_pairs
 from w2s_lib.method.pairs import DISAGREE_LOW_CONF, LOW_CONFIDENCE, NO_ANSWER, NO_MINORITY, WEAK_CHOSEN, WEAK_REJECTED
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import LeakageError, forbid_gold, load_split
-from w2s_lib.runstore import StageMissingError
-from w2s_lib import stage1, stage2
-from w2s_lib.weak import D_WEAK
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import LeakageError, forbid_gold, load_split
+from w2s_lib.run.runstore import StageMissingError
+from w2s_lib.stages import stage1, stage2
+from w2s_lib.stages.weak import D_WEAK
 
 N = 5     # samples per question: 3/5 = 0.6 and 4/5 = 0.8 sit exactly on the two gates
 FAST = {"train": {"overrides": {k: {"num_train_epochs": 1, "per_device_train_batch_size": 8} for k in ("dpo", "orpo")}},

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from w2s_lib.paths import DATA_DIR
-from w2s_lib.presets import load_preset
+from w2s_lib.run.paths import DATA_DIR
+from w2s_lib.run.presets import load_preset
 from w2s_lib.toy import build
 from w2s_lib.toy.corpus import CorpusConfig
 from w2s_lib.toy.pretrain import ModelConfig, TrainConfig

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from w2s_lib.paths import DATA_DIR
+from w2s_lib.run.paths import DATA_DIR
 from w2s_lib.toy.build import TASK
 from w2s_lib.toy.task import Difficulty, SplitSizes, make_splits
 from w2s_lib.toy.tokenizer import unknown_pieces

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from w2s_lib.grading import extract_answer, is_correct
+from w2s_lib.grading.answers import extract_answer, is_correct
 from w2s_lib.toy.corpus import CorpusConfig, corpus_docs
 from w2s_lib.toy.task import (
     ANSWER_PREFIX, FAMILIES, MAX_NUMBER, Difficulty, SplitSizes, count_problem, generate_problems, make_splits,
@@ -160,7 +160,7 @@ def test_olympic_toy_set_is_hf_shaped_and_judged_correct():
     """Every answer type appears; records carry the HF fields; the OlympicArena judge accepts each gold
     solution and rejects a wrong final answer."""
     import json
-    from w2s_lib.olympic import build_prompt, judge
+    from w2s_lib.grading.olympic import build_prompt, judge
     from w2s_lib.toy.olympic_set import TYPES, olympic_records
     recs = olympic_records(120, seed=0)
     assert {r.meta["answer_type"] for r in recs} == set(TYPES)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from fixtures.tiny_model.build import build, task_rows
-from w2s_lib.generation import generate
-from w2s_lib.jsonl import DataError
-from w2s_lib.prompts import completion, zero_shot
+from w2s_lib.engines.generation import generate
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.tasks.prompts import completion, zero_shot
 from reference_losses import completion_logps, dpo_loss, orpo_loss
-from w2s_lib.training import load_model, make_trainer, train
+from w2s_lib.engines.training import load_model, make_trainer, train
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,14 @@ import json
 import pytest
 
 from fixtures.tiny_model.build import build
-from w2s_lib.context import open_run
-from w2s_lib.grading import extract_answer
-from w2s_lib.prepare import prepare
-from w2s_lib.prompts import zero_shot
-from w2s_lib.records import Record, load_split
-from w2s_lib.runstore import StageMissingError
+from w2s_lib.run.context import open_run
+from w2s_lib.grading.answers import extract_answer
+from w2s_lib.stages.prepare import prepare
+from w2s_lib.tasks.prompts import zero_shot
+from w2s_lib.run.records import Record, load_split
+from w2s_lib.run.runstore import StageMissingError
 from w2s_lib.tasks import TASKS
-from w2s_lib.weak import generate_d_weak, load_d_weak, train_weak, weak_model_path
+from w2s_lib.stages.weak import generate_d_weak, load_d_weak, train_weak, weak_model_path
 
 
 @pytest.fixture(scope="module")

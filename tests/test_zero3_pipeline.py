@@ -1,4 +1,4 @@
-"""The paper presets' launcher and merge path, run on a CPU: `python -m w2s_lib.pipeline --preset smoke-zero3
+"""The paper presets' launcher and merge path, run on a CPU: `python -m w2s_lib.run.pipeline --preset smoke-zero3
 --until 04` executes notebooks 01-04 with every training job launched by `accelerate launch` as 2 processes under
 DeepSpeed ZeRO-3 (configs/accelerate/zero3.yaml; DeepSpeed's CPU accelerator over gloo), LoRA on the strong side,
 and the adapter merged in the parent after the job has exited (issue 14). Before that change, the first LoRA stage
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stage_helpers import toy_models
-from w2s_lib.paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 # every training stage of the series run here, and whether its recipe trains a LoRA adapter. The two Stage I
 # baselines (full weak FT, ceiling) are left out with notebook 03's parameters: they take the same LoRA SFT path
@@ -31,7 +31,7 @@ def zero3_run(tmp_path_factory) -> Path:
         pytest.skip("deepspeed is not installed (make setup installs it)")
     toy_models()
     runs = tmp_path_factory.mktemp("zero3_runs")
-    cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", "smoke-zero3", "--until", "04",
+    cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", "smoke-zero3", "--until", "04",
            "--runs-dir", str(runs), "-p", "full_weak_baseline=false", "-p", "ceiling=false"]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -2,8 +2,8 @@
 memory and GPU-hours, without loading (or downloading) a model.
 
     steps = plan(load_preset("paper-gsm8k-llama2-7b"))
-    print(format_plan(preset, steps))         # what `python -m w2s_lib.pipeline --preset NAME --dry-run` prints
-    python -m w2s_lib.costs                   # the markdown cost table of docs/gpu.md, for every GPU preset
+    print(format_plan(preset, steps))         # what `python -m w2s_lib --preset NAME --dry-run` prints
+    python -m w2s_lib.engines.costs                   # the markdown cost table of docs/gpu.md, for every GPU preset
 
 Everything here is an ESTIMATE from stated assumptions, not a measurement:
 - Model shapes come from KNOWN_MODELS (the models' published config.json values) or from a local config.json;
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tasks import task_for
-from .data import PAPER_SIZES
+from w2s_lib.tasks import task_for
+from w2s_lib.run.data import PAPER_SIZES
 from .model_specs import GIB, KNOWN_MODELS, ModelSpec, model_spec  # noqa: F401 (the dry run's models)
-from .presets import Preset, load_preset, resolve
+from w2s_lib.run.presets import Preset, load_preset, resolve
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data: lengths and yields measured on the paper's release (see the module docstring).
@@ -179,10 +179,10 @@ class _Estimator:
         if self.procs > 1 or self.p.train.get("launcher") == "accelerate":
             cfg = self.p.train.get("accelerate_config") or "ddp"
             step.command = (f"accelerate launch --config_file configs/accelerate/{Path(str(cfg)).stem}.yaml "
-                            f"--num_processes {self.procs} -m w2s_lib.train_job --recipe {_rel(r['path'])} "
+                            f"--num_processes {self.procs} -m w2s_lib.engines.train_job --recipe {_rel(r['path'])} "
                             f"--model {_short(model)} --data <rows.jsonl> --out <stage>/model")
         else:
-            step.command = (f"python -m w2s_lib.train_job --recipe {_rel(r['path'])} --model {_short(model)} "
+            step.command = (f"python -m w2s_lib.engines.train_job --recipe {_rel(r['path'])} --model {_short(model)} "
                             f"--data <rows.jsonl> --out <stage>/model")
         if lora and r["save"] == "merged":
             step.command += "   then, after it exits: merge the adapter on the CPU (training.finish_merge)"
@@ -368,7 +368,7 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
              "  hardware assumed: " + (f"{gpus} GPU(s) of {p.compute.get('gpu_memory_gb') or 80} GB at {GPU_NAME} "
                                        f"speed ({GPU_PEAK_FLOPS / 1e12:.0f} bf16 TFLOP/s)"
                                        if gpus else "CPU (toy-world speeds measured on 2 cores)"),
-             "  ESTIMATES from stated assumptions (w2s_lib/costs.py docstring), not measurements.", ""]
+             "  ESTIMATES from stated assumptions (w2s_lib/engines/costs.py docstring), not measurements.", ""]
     current = None
     for s in steps:
         if s.notebook != current:
@@ -441,7 +441,7 @@ def cost_table(names: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")   # recipes are parsed against TRL's ORPO config
-    from .presets import list_presets
+    from w2s_lib.run.presets import list_presets
 
     names = argv if argv else [n for n in list_presets() if int(load_preset(n).compute.get("gpus") or 0) > 0]
     print(cost_table(names))

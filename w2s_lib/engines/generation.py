@@ -1,6 +1,6 @@
 """The generation engine: prompts in, completions out, with a transformers backend (CPU default) and a vLLM one.
 
-    from w2s_lib.generation import generate, Generator
+    from w2s_lib.engines.generation import generate, Generator
     texts = generate("runs/.../model", prompts, n=10, temperature=1.0, max_new_tokens=64, stop=prompts.STOP)
     texts[i][j]   # j-th completion of prompts[i] (the text after the prompt, cut before the first stop string)
 
@@ -44,7 +44,7 @@ from typing import Any, Sequence
 
 import torch
 
-from w2s_lib.prompts import truncate_at_stop
+from w2s_lib.tasks.prompts import truncate_at_stop
 
 BACKENDS = ("transformers", "vllm")
 
@@ -134,7 +134,7 @@ def generate(
     if subprocess:
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError("generate(subprocess=True) needs a model path, not a loaded model")
-        from w2s_lib.engine_server import RemoteGenerator
+        from w2s_lib.engines.server import RemoteGenerator
 
         with RemoteGenerator(str(model), backend=backend, batch_size=batch_size, seed=seed, python=python,
                              **engine_kwargs) as g:

@@ -1,5 +1,5 @@
-"""Training jobs in a process of their own: `python -m w2s_lib.train_job ...` (launcher `process`) or
-`accelerate launch -m w2s_lib.train_job ...` (launcher `accelerate`: DDP, DeepSpeed ZeRO-3, FSDP)."""
+"""Training jobs in a process of their own: `python -m w2s_lib.engines.train_job ...` (launcher `process`) or
+`accelerate launch -m w2s_lib.engines.train_job ...` (launcher `accelerate`: DDP, DeepSpeed ZeRO-3, FSDP)."""
 from __future__ import annotations
 
 import json
@@ -10,13 +10,14 @@ import tempfile
 from pathlib import Path
 
 
-from w2s_lib import relay
-from w2s_lib.jsonl import DataError, write_jsonl
+from w2s_lib.engines import relay
+from w2s_lib.run.jsonl import DataError, write_jsonl
+from w2s_lib.run.paths import REPO_ROOT
 
-from w2s_lib.recipes import ACCELERATE_CONFIGS_DIR, Recipe, gpu_available, load_recipe, load_rows
+from w2s_lib.engines.recipes import ACCELERATE_CONFIGS_DIR, Recipe, gpu_available, load_recipe, load_rows
 
 # ---------------------------------------------------------------------------------------------------------------
-# accelerate launcher: the same stage as `accelerate launch -m w2s_lib.train_job ...` in a child process group.
+# accelerate launcher: the same stage as `accelerate launch -m w2s_lib.engines.train_job ...` in a child process group.
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -30,10 +31,10 @@ def job_command(recipe_path: str, model_path: str, data_path: str, out_dir: str,
                 launcher: str = "accelerate", num_processes: int = 1,
                 accelerate_config: str | os.PathLike | None = None, metrics_path: str | None = None,
                 threads: int | None = None, log_dir: str | None = None) -> list[str]:
-    """The command line of a training job: `python -m w2s_lib.train_job ...` (launcher `process`) or
-    `accelerate launch --config_file ... -m w2s_lib.train_job ...` (printed by the notebooks for GPUs)."""
+    """The command line of a training job: `python -m w2s_lib.engines.train_job ...` (launcher `process`) or
+    `accelerate launch --config_file ... -m w2s_lib.engines.train_job ...` (printed by the notebooks for GPUs)."""
     if launcher == "process":
-        cmd = [sys.executable, "-m", "w2s_lib.train_job"]
+        cmd = [sys.executable, "-m", "w2s_lib.engines.train_job"]
     else:
         config = Path(accelerate_config) if accelerate_config else ACCELERATE_CONFIGS_DIR / "ddp.yaml"
         if not config.exists():
@@ -49,7 +50,7 @@ def job_command(recipe_path: str, model_path: str, data_path: str, out_dir: str,
         if not gpu_available():
             # the GPU configs ask for bf16; CPU processes train in float32 (build_trl_config forces it too)
             cmd += ["--mixed_precision", "no"]
-        cmd += ["-m", "w2s_lib.train_job"]
+        cmd += ["-m", "w2s_lib.engines.train_job"]
     cmd += ["--recipe", recipe_path, "--model", model_path, "--data", data_path, "--out", out_dir,
             "--seed", str(seed)]
     if metrics_path:
@@ -64,15 +65,15 @@ def job_command(recipe_path: str, model_path: str, data_path: str, out_dir: str,
 def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_dir: str, *, seed: int,
                        num_processes: int, accelerate_config: str | os.PathLike | None = None,
                        metrics_path: str | None = None) -> list[str]:
-    """The `accelerate launch -m w2s_lib.train_job ...` command line for a stage."""
+    """The `accelerate launch -m w2s_lib.engines.train_job ...` command line for a stage."""
     return job_command(recipe_path, model_path, data_path, out_dir, seed=seed, launcher="accelerate",
                        num_processes=num_processes, accelerate_config=accelerate_config, metrics_path=metrics_path)
 
 
 def run_job(recipe: str | os.PathLike | dict | Recipe, model_path: str, rows: str | os.PathLike, out_dir: str,
             *, seed: int, threads: int | None = None, log_dir: str | None = None) -> dict:
-    """What each process of a training job runs (`python -m w2s_lib.train_job`): train and save, no merge."""
-    from w2s_lib.training import _train_inprocess
+    """What each process of a training job runs (`python -m w2s_lib.engines.train_job`): train and save, no merge."""
+    from w2s_lib.engines.training import _train_inprocess
     r = load_recipe(recipe)
     return _train_inprocess(r, model_path, load_rows(rows, r.kind), Path(out_dir), seed=seed, overrides=None,
                             threads=threads, log_dir=log_dir)
@@ -95,7 +96,7 @@ def _train_child(r: Recipe, model_path: str, rows: list[dict], out_dir: Path, *,
                           metrics_path=str(metrics_path), threads=threads,
                           log_dir=str(log_dir) if log_dir else None)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
         if not gpu_available():
             env.setdefault("DS_ACCELERATOR", "cpu")   # DeepSpeed's CPU accelerator, chosen without a warning
         if not gpu_available() and launcher == "accelerate":

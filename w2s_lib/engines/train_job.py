@@ -1,9 +1,9 @@
 """Entry point of one training job, the process (or processes) that train and exit:
 
-    python -m w2s_lib.train_job --recipe R.yaml --model BASE_DIR --data rows.jsonl --out OUT_DIR --seed 0
-    accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 -m w2s_lib.train_job ...
+    python -m w2s_lib.engines.train_job --recipe R.yaml --model BASE_DIR --data rows.jsonl --out OUT_DIR --seed 0
+    accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 -m w2s_lib.engines.train_job ...
 
-Stages start it through `w2s_lib.training.train(launcher="process" | "accelerate")`, which then merges a LoRA
+Stages start it through `w2s_lib.engines.training.train(launcher="process" | "accelerate")`, which then merges a LoRA
 adapter in the parent after this job has exited. `--data` is JSONL with the rows of the recipe's kind
 (`prompt`/`completion`, or `prompt`/`chosen`/`rejected`).
 
@@ -47,7 +47,7 @@ def _kind_and_backend(recipe: str) -> tuple[str, str]:
 
     import yaml
 
-    from w2s_lib.paths import CONFIGS_DIR
+    from w2s_lib.run.paths import CONFIGS_DIR
 
     path = Path(recipe)
     if not path.is_file():                 # a recipe name under configs/train/
@@ -59,7 +59,7 @@ def _kind_and_backend(recipe: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m w2s_lib.train_job", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m w2s_lib.engines.train_job", description=__doc__.split("\n\n")[0])
     ap.add_argument("--recipe", required=True, help="recipe YAML path or name under configs/train/")
     ap.add_argument("--model", required=True, help="starting model directory")
     ap.add_argument("--data", required=True, help="training rows (JSONL)")
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[w2s.train] backend unsloth not used ({fallback}); training with TRL", file=sys.stderr,
                   flush=True)
 
-    from w2s_lib.launch import run_job
-    from w2s_lib.recipes import load_recipe
+    from w2s_lib.engines.launch import run_job
+    from w2s_lib.engines.recipes import load_recipe
 
     recipe = load_recipe(args.recipe)
     if fallback:

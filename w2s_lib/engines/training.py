@@ -1,13 +1,13 @@
 """The training engine: SFT, DPO and ORPO on TRL 1.15 from YAML recipes, LoRA (peft) or full fine-tuning.
 
-    from w2s_lib.training import train
+    from w2s_lib.engines.training import train
     metrics = train("sft", "data/toy/strong_base", rows, "runs/toy/seed0/stage1/model", "sft_full", seed=0)
     metrics["train_loss"], metrics["train_runtime"], metrics["tokens_per_second"]
 
 Rows: SFT `{"prompt", "completion"}` (loss on the completion only, as the paper's LLaMA-Factory SFT), preference
 `{"prompt", "chosen", "rejected"}`. EOS is appended to every completion (TRL does it; ORPO too), so a trained model
 stops. The model is saved with `save_pretrained` (weights + tokenizer) in `out_dir`, merged by default, so
-`w2s_lib.generation` and the next stage load it by path. `save: adapter` keeps only the LoRA adapter
+`w2s_lib.engines.generation` and the next stage load it by path. `save: adapter` keeps only the LoRA adapter
 (`adapter_config.json` with the base path inside): load it with `load_model(out_dir)` (or
 `peft.AutoPeftModelForCausalLM.from_pretrained(out_dir)`; transformers' `from_pretrained` also resolves it when
 peft is installed). vLLM needs merged weights (or a LoRARequest), which is why merged is the default.
@@ -27,7 +27,7 @@ forced (they cannot work otherwise); with a GPU, bf16 and gradient checkpointing
 override. Always (unless the recipe says otherwise): no checkpoints mid-run (`save_strategy="no"`), no eval,
 `report_to="none"`, dataloader workers 0.
 
-Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.train_job ...` with a config from
+Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.engines.train_job ...` with a config from
 `configs/accelerate/`: DDP, DeepSpeed ZeRO-3, FSDP). The same function runs inside that command.
 """
 from __future__ import annotations
@@ -44,11 +44,11 @@ from typing import Any, Iterable
 
 import torch
 
-from w2s_lib.jsonl import DataError
-from w2s_lib.launch import _train_child
-from w2s_lib.recipes import (PAPER_LORA_TARGETS, ROW_FIELDS, Recipe, build_trl_config, gpu_available, load_recipe,
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.engines.launch import _train_child
+from w2s_lib.engines.recipes import (PAPER_LORA_TARGETS, ROW_FIELDS, Recipe, build_trl_config, gpu_available, load_recipe,
                              load_rows, lora_config)
-from w2s_lib.trl_patches import _orpo_trainer_class, patch_trl_for_cpu
+from w2s_lib.engines.trl_patches import _orpo_trainer_class, patch_trl_for_cpu
 
 # ---------------------------------------------------------------------------------------------------------------
 # train()
@@ -65,9 +65,9 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
 
     Launchers (where the training runs):
-    - `process`: one child process (`python -m w2s_lib.train_job`), which exits before this returns: the caller (a
+    - `process`: one child process (`python -m w2s_lib.engines.train_job`), which exits before this returns: the caller (a
       notebook kernel) never holds the trainer, the optimizer or GPU memory. What every stage uses on one device.
-    - `accelerate`: `accelerate launch -m w2s_lib.train_job` with `num_processes` processes and an accelerate config
+    - `accelerate`: `accelerate launch -m w2s_lib.engines.train_job` with `num_processes` processes and an accelerate config
       (DDP, DeepSpeed ZeRO-3, FSDP from configs/accelerate/).
     - `inprocess`: in this process (for tests and for stepping through a trainer in a notebook).
     A LoRA recipe with `save: merged` has the job save its adapter only; the merge into the base happens after
@@ -76,7 +76,7 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     come.
 
     `overrides` are TRL config fields applied over the recipe's. `threads`: torch intra-op threads for CPU
-    training (default: 1 for models under 50M parameters, see `w2s_lib.generation.SMALL_MODEL_PARAMS`);
+    training (default: 1 for models under 50M parameters, see `w2s_lib.engines.generation.SMALL_MODEL_PARAMS`);
     accelerate CPU processes get OMP_NUM_THREADS = cores / processes. `log_dir`: where TensorBoard writes when
     the recipe (or overrides) set `report_to: tensorboard`.
 
@@ -201,11 +201,11 @@ def _train_inprocess(r: Recipe, model_path: str, rows: list[dict], out_dir: Path
                      ) -> dict:
     """Train in this process (also what each process of a child job runs); a LoRA `save: merged` recipe leaves
     its adapter in `out_dir/_adapter` for `finish_merge`."""
-    from w2s_lib.generation import default_threads, torch_threads
+    from w2s_lib.engines.generation import default_threads, torch_threads
 
     if log_dir is not None:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(log_dir)
-    from w2s_lib.generation import quiet_library_bars
+    from w2s_lib.engines.generation import quiet_library_bars
 
     with quiet_library_bars():              # no "Loading weights" / dataset-map bars: the trainer's bar is the step's
         trainer, info = make_trainer(r, model_path, rows, out_dir, seed=seed, overrides=overrides)

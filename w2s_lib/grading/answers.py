@@ -56,10 +56,10 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from w2s_lib.grading_extract import extract_answer, last_boxed
-from w2s_lib.grading_decide import decide, symbolic_form
-from w2s_lib.grading_normalize import Parsed, analyze, clean_latex, squash
-from w2s_lib.grading_pool import STATS, shared_pool
+from w2s_lib.grading.extract import extract_answer, last_boxed
+from w2s_lib.grading.decide import decide, symbolic_form
+from w2s_lib.grading.normalize import Parsed, analyze, clean_latex, squash
+from w2s_lib.grading.pool import STATS, shared_pool
 
 __all__ = [
     "extract_answer",
@@ -188,7 +188,7 @@ def is_correct(response: str, gold: str, *, timeout: float = DEFAULT_TIMEOUT, gr
 
     Never raises on any string input, and returns within a bounded time (see "Time budget" in the module
     docstring). `grader` names the grading rules: "default" is this module's; "official" the paper release's
-    verdict (w2s_lib.grading_official.is_correct_official: its normalised strings compared exactly)."""
+    verdict (w2s_lib.grading.official.is_correct_official: its normalised strings compared exactly)."""
     return grade_batch([response], [gold], timeout=timeout, progress=False, grader=grader)[0]
 
 
@@ -210,7 +210,7 @@ def grade_batch(
     if len(responses) != len(golds):
         raise ValueError(f"grade_batch: {len(responses)} responses but {len(golds)} golds")
     if grader == "official":
-        from .grading_official import is_correct_official
+        from .official import is_correct_official
         return [is_correct_official(r or "", g or "") for r, g in zip(responses, golds)]
     rows = [(r or "", g or "") for r, g in zip(responses, golds)]
     big = [i for i, (r, g) in enumerate(rows) if len(r) > MAX_INLINE_CHARS or len(g) > MAX_INLINE_CHARS]

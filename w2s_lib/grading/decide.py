@@ -1,4 +1,4 @@
-"""Decide equality of two analysed answers by cheap checks (the middle step of `w2s_lib.grading`).
+"""Decide equality of two analysed answers by cheap checks (the middle step of `w2s_lib.grading.answers`).
 
 `decide(a, b)` returns True / False when keys, exact numbers, shapes or float values settle the question, and
 None when only the symbolic check (math-verify in the worker pool) can. Every "False" here is sound: it is
@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import re
 
-from w2s_lib.grading_normalize import _GREEK, Parsed, analyze, numbers_match
-from w2s_lib.grading_numeric import approx_value
+from w2s_lib.grading.normalize import _GREEK, Parsed, analyze, numbers_match
+from w2s_lib.grading.numeric import approx_value
 
 def symbolic_form(p: Parsed, other: Parsed) -> str:
     """The LaTeX to hand to sympy against `other`: an unwrapped assignment goes back to being an equation when

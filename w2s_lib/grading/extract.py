@@ -1,4 +1,4 @@
-"""Find the final answer in a model output (the extraction half of `w2s_lib.grading`).
+"""Find the final answer in a model output (the extraction half of `w2s_lib.grading.answers`).
 
 The outputs we grade come in a few house styles, all seen in the paper's release, plus the free-form styles of
 instruct models:

@@ -1,4 +1,4 @@
-"""Normalise an extracted answer and read its shape (the cheap, string-and-number half of `w2s_lib.grading`).
+"""Normalise an extracted answer and read its shape (the cheap, string-and-number half of `w2s_lib.grading.answers`).
 
 `analyze(answer)` turns an answer string into a `Parsed` value:
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 
-from w2s_lib.grading_extract import last_boxed
-from w2s_lib.grading_numeric import approx_value
+from w2s_lib.grading.extract import last_boxed
+from w2s_lib.grading.numeric import approx_value
 
 # ---------------------------------------------------------------------------------------------- cleaning
 

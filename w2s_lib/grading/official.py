@@ -4,7 +4,7 @@ The release (GAIR-NLP/weak-to-strong-reasoning at 596a0b6) grades GSM8K and MATH
 (`test_answer`) and `src/eval/math_normalization.py` (`normalize_final_answer`, `check_sympy_equivalence`), and
 builds its Stage I / Stage II data (`src/construct_training_data.py`) by comparing the *normalised prediction
 strings* those functions return. This module reproduces that behaviour, so that a paper preset can select, vote
-and grade exactly as the paper's runs did. Our default grader (`w2s_lib.grading`) is the math-aware one.
+and grade exactly as the paper's runs did. Our default grader (`w2s_lib.grading.answers`) is the math-aware one.
 
     official_pred(response, answer_key)        the release's normalised prediction ('' if none)
     test_answer(response, gold, answer_key)    (correct, pred, gold) as the release computes them
@@ -35,7 +35,7 @@ The rules, in order (`test_answer`):
    seconds on the main thread, a timeout counting as "not equal"). An empty prediction is correct only
    against an empty gold under both.
 
-The OlympicArena judge of the release (OlympicArena's `code/judge.py`) is in `w2s_lib.grading_official_olympic`.
+The OlympicArena judge of the release (OlympicArena's `code/judge.py`) is in `w2s_lib.grading.official_olympic`.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def answer_key_for(dataset: str) -> str:
         return ANSWER_KEYS[dataset]
     except KeyError:
         raise ValueError(f"the official grader knows the answer keys of {sorted(ANSWER_KEYS)}, not {dataset!r}; "
-                         "OlympicArena uses w2s_lib.grading_official_olympic") from None
+                         "OlympicArena uses w2s_lib.grading.official_olympic") from None
 
 
 def normalize_final_answer(final_answer: str) -> str:
@@ -249,7 +249,7 @@ def demos_mode(preset) -> str:
 
 def released_demos_path(preset):
     """data/release/demos/<icl.demos_file or dataset_weakmodel>.txt (see its PROVENANCE.md)."""
-    from .paths import REPO_ROOT
+    from w2s_lib.run.paths import REPO_ROOT
     d = REPO_ROOT / "data" / "release" / "demos"
     name = preset.icl.get("demos_file")
     if not name:

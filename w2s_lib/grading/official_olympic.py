@@ -1,6 +1,6 @@
 """OlympicArena's own judge (GAIR-NLP/OlympicArena, `code/judge.py`, `Judger.auto_judge` as `code/evaluation.py`
 calls it), re-implemented rule for rule: the `official` grader for OlympicArena. Our default judge, with the
-differences listed, is `w2s_lib.olympic`.
+differences listed, is `w2s_lib.grading.olympic`.
 
     official_olympic_pred(response)         FIRST \\boxed{} content, normalised ('' when there is none)
     judge_official(response, record)        auto_judge(response, gold, type_sequence)
@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from .grading_official import _alarm
+from .official import _alarm
 
 __all__ = ["normalize_answer", "extract_boxed", "official_olympic_pred", "auto_judge", "judge_official",
            "JUDGE_TIMEOUT"]

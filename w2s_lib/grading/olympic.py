@@ -5,7 +5,7 @@
     judge_batch(responses, records)    the same over many rows (progress bar)
     final_answer(response, type)       the answer string the judge reads
 
-A record is a `w2s_lib.records.Record` (id, question, solution, answer, meta), or any object with `.answer`
+A record is a `w2s_lib.run.records.Record` (id, question, solution, answer, meta), or any object with `.answer`
 and `.meta`, or a dict in the HF row schema (answer, answer_type, unit, answer_sequence, type_sequence,
 subject, problem, prompt). The gold `answer` is a list of strings (HF), a JSON string of that list (Record),
 or a single string.
@@ -26,7 +26,7 @@ code/evaluation.py), and what we do instead:
   RELATIVE tolerance, NV_REL_TOL = 1.01e-5, except that an integer gold needs the exact value. The paper's estimation rule
   is kept: when either side is written in scientific notation, both are rounded to 3 significant figures
   (official `f"{x:.2e}"`) and equal exponents with mantissas within 0.1 * 1.01 are accepted.
-  Exact/symbolic equality (w2s_lib.grading.answers_match) is tried first, so `\\sqrt{5/\\pi}` =
+  Exact/symbolic equality (w2s_lib.grading.answers.answers_match) is tried first, so `\\sqrt{5/\\pi}` =
   `\\sqrt{\\frac{5}{\\pi}}`.
 - SC/MC: official needs the bare letter (SC) or comma-separated letters (MC); `AC`, `(A)`, `\\text{A}`, `A, C`
   all fail there in some way. We read the option letters out of any of those spellings (MC order-free).
@@ -52,12 +52,12 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-from w2s_lib.grading import DEFAULT_TIMEOUT, answers_match, equations_match
-from w2s_lib.grading_extract import boxed_spans, extract_answer
-from w2s_lib.grading_normalize import clean_latex, normalize, parse_number
-from w2s_lib.grading_numeric import approx_value
+from w2s_lib.grading.answers import DEFAULT_TIMEOUT, answers_match, equations_match
+from w2s_lib.grading.extract import boxed_spans, extract_answer
+from w2s_lib.grading.normalize import clean_latex, normalize, parse_number
+from w2s_lib.grading.numeric import approx_value
 # records and prompts live in olympic_prompts; imported here too, where notebook 05 and the tests find them
-from w2s_lib.olympic_prompts import (ANSWER_TYPES, MULTI_TYPES, TYPE_DESCRIPTION, _as_list,  # noqa: F401
+from w2s_lib.grading.olympic_prompts import (ANSWER_TYPES, MULTI_TYPES, TYPE_DESCRIPTION, _as_list,  # noqa: F401
                                      build_prompt, gold_list, hf_prompt, option_letters, prompt_fields,
                                      record_field)
 

@@ -1,5 +1,5 @@
 """OlympicArena records and prompts: the fields of a record (HF row or Record), its gold list, and the prompt
-the release builds for it (`hf_prompt`, `build_prompt`, `prompt_fields`). The judge is in w2s_lib.olympic."""
+the release builds for it (`hf_prompt`, `build_prompt`, `prompt_fields`). The judge is in w2s_lib.grading.olympic."""
 from __future__ import annotations
 
 import json

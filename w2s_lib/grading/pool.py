@@ -7,12 +7,12 @@ and replaced. A timeout counts as "not equal" and is counted in `stats` and logg
 replaced the same way. Nothing here can hang or kill the caller.
 
 Two kinds of task: "equal" compares two cleaned LaTeX answers (`symbolic_equal`); "grade" runs the whole
-verdict of `w2s_lib.grading.is_correct` (extraction, normalisation, cheap checks, sympy) inside the worker, so
+verdict of `w2s_lib.grading.answers.is_correct` (extraction, normalisation, cheap checks, sympy) inside the worker, so
 the deadline covers all of it (used for oversized inputs). Before sympy sees an answer, `sympy_safe` refuses
 what it could not finish (see there): a refused comparison is "not equal" at once, counted in `stats["refused"]`.
 A killed worker's replacement starts in the background; the caller does not wait for it unless it needs it.
 
-Workers are plain `python -m w2s_lib.grading_pool` subprocesses that talk JSON lines over stdin/stdout (not
+Workers are plain `python -m w2s_lib.grading.pool` subprocesses that talk JSON lines over stdin/stdout (not
 multiprocessing): the caller's `__main__` is never re-imported (a script or notebook without an
 `if __name__ == "__main__"` guard is safe), nothing is pickled, and a worker can be killed at any moment.
 Starting one costs about a second (importing sympy); that is paid once per worker and again after a timeout.
@@ -30,13 +30,14 @@ import sys
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Callable, Sequence
 
-log = logging.getLogger("w2s_lib.grading")
-_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+from w2s_lib.run.paths import REPO_ROOT
 
-# Counters over every pool in this process (what `w2s_lib.grading.grading_stats()` reports).
+log = logging.getLogger("w2s_lib.grading")
+_REPO_ROOT = str(REPO_ROOT)
+
+# Counters over every pool in this process (what `w2s_lib.grading.answers.grading_stats()` reports).
 STATS = {"compared": 0, "timeouts": 0, "crashes": 0, "errors": 0, "refused": 0}
 
 # What sympy is never asked to do (it could take minutes or all memory): answers longer than this, nesting
@@ -118,9 +119,9 @@ def symbolic_equal(a: str, b: str) -> bool:
 
 def grade_locally(response: str, gold: str) -> bool:
     """`is_correct`'s whole verdict computed in this process with no pool (the worker side of a "grade" task)."""
-    from w2s_lib.grading import extract_answer, gold_answer
-    from w2s_lib.grading_decide import decide, symbolic_form
-    from w2s_lib.grading_normalize import analyze
+    from w2s_lib.grading.answers import extract_answer, gold_answer
+    from w2s_lib.grading.decide import decide, symbolic_form
+    from w2s_lib.grading.normalize import analyze
 
     pa, pb = analyze(extract_answer(response)), analyze(gold_answer(gold))
     verdict = decide(pa, pb)
@@ -153,7 +154,7 @@ def serve() -> None:
 
 
 class _Worker:
-    """One `python -m w2s_lib.grading_pool` subprocess. A plain subprocess (not multiprocessing) so the
+    """One `python -m w2s_lib.grading.pool` subprocess. A plain subprocess (not multiprocessing) so the
     caller's __main__ is never re-imported and nothing needs pickling; it can be killed at any moment.
     Starting returns at once; `wait_ready` waits (up to STARTUP_TIMEOUT) for the worker's "ready" line."""
 
@@ -161,7 +162,7 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "w2s_lib.grading_pool"],
+            [sys.executable, "-m", "w2s_lib.grading.pool"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -183,12 +184,12 @@ class _Worker:
                 self.kill()
                 raise RuntimeError(
                     f"grading worker did not start within {STARTUP_TIMEOUT:.0f} s "
-                    f"(run `{sys.executable} -m w2s_lib.grading_pool` to see its error)"
+                    f"(run `{sys.executable} -m w2s_lib.grading.pool` to see its error)"
                 )
             return False
         if self.proc.stdout.readline().strip() != "ready":
             self.kill()
-            raise RuntimeError(f"grading worker failed to start (run `{sys.executable} -m w2s_lib.grading_pool`)")
+            raise RuntimeError(f"grading worker failed to start (run `{sys.executable} -m w2s_lib.grading.pool`)")
         self.ready = True
         return True
 

@@ -30,7 +30,7 @@ Rooms: `collect` (the runs, by key), `statistics` (the numbers and results.json)
 from __future__ import annotations
 
 from ..method.stats import pgr, sign_test_p, spread
-from ..names import FIXED, stage_key
+from w2s_lib.run.names import FIXED, stage_key
 from .collect import PAPER_RESULTS, Collected, SeedRun, collect, key_order
 from .markdown import markdown_table, write_report, write_results_json
 from .plots import plot_accuracy, plot_pgr, plot_selection

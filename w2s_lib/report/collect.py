@@ -3,7 +3,7 @@
     res = collect("toy")                  # every runs/toy/seed*/ (or runs_dir=..., seeds=[0, 1])
     res.keys(); res.values("m_plus"); res.label("m_plus")
 
-Keys follow configs/paper_results.yaml (w2s_lib.names.stage_key): weak, strong_icl, full_weak_ft,
+Keys follow configs/paper_results.yaml (w2s_lib.run.names.stage_key): weak, strong_icl, full_weak_ft,
 stage1_iter<k>_<set>, stage2_dpo, stage2_orpo, strong_ceiling; stage1_iter<k> and m_plus are aliases.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
-from ..names import EVAL_PREFIX, OLYMPIC_PREFIX, m_plus_label, stage_key
-from ..paths import CONFIGS_DIR, RUNS_DIR
-from ..presets import Preset, load_preset
-from ..runstore import OLD_SUFFIX, PARTIAL_SUFFIX, RunStore
+from w2s_lib.run.names import EVAL_PREFIX, OLYMPIC_PREFIX, m_plus_label, stage_key
+from w2s_lib.run.paths import CONFIGS_DIR, RUNS_DIR
+from w2s_lib.run.presets import Preset, load_preset
+from w2s_lib.run.runstore import OLD_SUFFIX, PARTIAL_SUFFIX, RunStore
 
 PAPER_RESULTS = CONFIGS_DIR / "paper_results.yaml"
 _SEED_DIR = re.compile(r"^seed(\d+)$")
@@ -163,12 +163,12 @@ def collect(preset: str | Preset, runs_dir: str | Path = "", seeds: Sequence[int
         missing = [s for s in seeds if s not in found]
         if missing:
             raise FileNotFoundError(f"{preset_dir}: no run for seed(s) {missing} (found {sorted(found) or 'none'}); "
-                                    f"run `python -m w2s_lib.pipeline --preset {p.name} --seeds {' '.join(map(str, missing))}`")
+                                    f"run `python -m w2s_lib --preset {p.name} --seeds {' '.join(map(str, missing))}`")
         found = {s: found[s] for s in seeds}
     runs = [_read_run(s, d, str(p.stage1.get("m_plus") or "hybrid")) for s, d in sorted(found.items())]
     if not any(r.metrics for r in runs):
         raise FileNotFoundError(f"{preset_dir}: no evaluated run (no seed*/eval_*/ stage); run "
-                                f"`python -m w2s_lib.pipeline --preset {p.name}` (notebooks 01-05) first")
+                                f"`python -m w2s_lib --preset {p.name}` (notebooks 01-05) first")
     empty = [r.seed for r in runs if not r.metrics]
     if empty:   # a seed dir whose run has not evaluated anything yet: said, and listed in results.json
         print(f"note: seed(s) {empty} in {preset_dir} have no evaluated model yet; they are left out")

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..jsonl import write_json
+from w2s_lib.run.jsonl import write_json
 from ..tasks import task_for
 from .collect import Collected
 from .plots import plot_accuracy, plot_pgr, plot_selection
@@ -181,6 +181,6 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
         L += [cmp["note"], ""]
     L += ["Files: `results.json` (the numbers above, per seed), the PNGs next to this report."]
     path = out / "report.md"
-    from ..jsonl import atomic_write_text
+    from w2s_lib.run.jsonl import atomic_write_text
     atomic_write_text(path, "\n".join(L) + "\n")
     return path

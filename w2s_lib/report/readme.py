@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .. import report as A
+from w2s_lib import report as A
 from .markdown import _fmt
-from ..paths import REPO_ROOT
+from w2s_lib.run.paths import REPO_ROOT
 
 BEGIN, END = "<!-- toy-results:begin -->", "<!-- toy-results:end -->"
 

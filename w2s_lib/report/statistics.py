@@ -7,9 +7,9 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..jsonl import DataError
-from ..names import stage_key
-from ..runstore import RunStore
+from w2s_lib.run.jsonl import DataError
+from w2s_lib.run.names import stage_key
+from w2s_lib.run.runstore import RunStore
 from ..method.stats import pgr, sign_test_p, spread
 from ..method.vote import passes
 from ..tasks import task_for
@@ -314,8 +314,8 @@ def selection_quality(res: Collected) -> list[dict]:
     gold_access.jsonl); the method never uses these numbers. [] for OlympicArena (no train_2 gold)."""
     if not has_train_2_gold(res):
         return []
-    from ..context import open_run
-    from ..selection import kept_accuracy, selection_stage
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.selection import kept_accuracy, selection_stage
 
     out = []
     for r in res.runs:
@@ -333,11 +333,11 @@ def selection_quality(res: Collected) -> list[dict]:
 
 def pair_quality(res: Collected) -> list[dict]:
     """ANALYSIS ONLY. Per seed and pair branch (weak_chosen, weak_rejected, all): how often the chosen side is
-    correct and the rejected side wrong (w2s_lib.stage2.pair_analysis; opens train_2 gold, logged)."""
+    correct and the rejected side wrong (w2s_lib.stages.stage2.pair_analysis; opens train_2 gold, logged)."""
     if not has_train_2_gold(res):
         return []
-    from ..context import open_run
-    from ..stage2 import PAIRS, load_pairs, pair_analysis
+    from w2s_lib.run.context import open_run
+    from w2s_lib.stages.stage2 import PAIRS, load_pairs, pair_analysis
 
     out = []
     for r in res.runs:

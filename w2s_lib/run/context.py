@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import prompts as P
+from w2s_lib.tasks import prompts as P
 from .preset_types import TYPES, missing_local
 from .presets import SCHEMA, STAGE2_METHODS, Preset, load_preset
 from .runstore import RunStore
-from .tasks import Task, task_for
+from w2s_lib.tasks import Task, task_for
 
 # Bump when a change in the stage modules must invalidate results already in run stores.
 STAGE_VERSION = 1
@@ -57,7 +57,7 @@ class RunContext:
     def comparison_config(self) -> dict:
         """Config keys of a stage that compares answers: the judge, and `stage1.comparator` when it is not the
         default `math` (so stages computed before the comparator existed keep their hash)."""
-        from .grading_official import comparator_of
+        from w2s_lib.grading.official import comparator_of
         c = comparator_of(self.preset)
         return {"judge": self.judge, **({"comparator": c} if c != "math" else {})}
 
@@ -68,7 +68,7 @@ class RunContext:
 
     @property
     def judge(self) -> str:
-        """'grading' (GSM8K, MATH, toy: w2s_lib.grading) or 'olympic' (per-answer-type judge)."""
+        """'grading' (GSM8K, MATH, toy: w2s_lib.grading.answers) or 'olympic' (per-answer-type judge)."""
         return self.task.judge
 
     def model(self, role: str) -> str:
@@ -173,7 +173,7 @@ class RunContext:
         space of the format and trailing whitespace removed). Inside `with ctx.engine(model):` the step's engine
         is reused; elsewhere an engine is loaded for this call alone. No progress bar by default: a step's calls
         run shard by shard inside `Stage.sharded`, whose one bar counts the whole step."""
-        from .scale import open_generator   # generation.Generator, in its own process(es) when the preset says so
+        from w2s_lib.engines.scale import open_generator   # generation.Generator, in its own process(es) when the preset says so
         sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens(purpose),
                         stop=self.stop, seed=self.seed if seed is None else seed, progress=progress)
         if not prompts:
@@ -214,7 +214,7 @@ class RunContext:
         t = self.preset.train
         if t.get("launcher") != "accelerate":
             return 1
-        from .scale import visible_gpus
+        from w2s_lib.engines.scale import visible_gpus
         gpus = visible_gpus()
         return len(gpus) if gpus else int(t.get("num_processes") or 1)
 
@@ -244,7 +244,7 @@ class RunContext:
         data" has a clear meaning (no update). SFT with no rows is an error: a Stage I set that kept no
         question means the weak and strong answers never agreed, and a model "trained" on it would be the base
         model in disguise (its answers would then agree with themselves in the next iteration)."""
-        from .scale import train           # training.train, with unsloth only where it can run
+        from w2s_lib.engines.scale import train           # training.train, with unsloth only where it can run
         from .jsonl import write_jsonl
         if not rows:
             if kind == "sft":

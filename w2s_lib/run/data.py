@@ -1,6 +1,6 @@
 """Dataset loaders (GSM8K, MATH / MATH500, OlympicArena) and the train_1 / train_2 split.
 
-Every loader returns `Record`s (w2s_lib.records). Each takes `source`, which is one of
+Every loader returns `Record`s (w2s_lib.run.records). Each takes `source`, which is one of
   - a hub id ("openai/gsm8k"): read with `datasets.load_dataset` (full scale),
   - a local directory laid out like that hub repo (README.md with `configs:`, data files in parquet or
     JSONL): the same `load_dataset` call, so tests exercise the real code path without a network,

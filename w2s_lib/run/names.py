@@ -1,7 +1,7 @@
 """The run's vocabulary in one place: stage names, which notebook writes each (the hints a missing stage
 prints), and the labels the tables and the report give each model.
 
-Stage names are directory names under runs/<preset>/seed<k>/ (w2s_lib.runstore). Every module that reads or
+Stage names are directory names under runs/<preset>/seed<k>/ (w2s_lib.run.runstore). Every module that reads or
 writes a stage takes its name from here; a hint is what `RunStore.require(stage, hint=...)` says to run when
 the stage is missing.
 """
@@ -22,7 +22,7 @@ PAIRS = "pairs"
 OLYMPIC_DATA = "olympic_data"
 EVAL_PREFIX = "eval_"
 OLYMPIC_PREFIX = "olympic_eval_"
-from .method.sets import SUBSETS as STAGE1_SUBSETS   # noqa: E402  (the rule's own home)
+from w2s_lib.method.sets import SUBSETS as STAGE1_SUBSETS   # noqa: E402  (the rule's own home)
 STAGE2_METHODS = ("dpo", "orpo")          # Stage II's preference methods, in report order
 
 

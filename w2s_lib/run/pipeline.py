@@ -1,10 +1,10 @@
-"""Run the notebook series headless with papermill, for one preset and one or more seeds.
+"""Run the notebook series headless with papermill, for one preset and one or more seeds (`python -m w2s_lib`).
 
-    python -m w2s_lib.pipeline --preset toy --seeds 0 1 2 --jobs 2 --report   # make demo
-    python -m w2s_lib.pipeline --preset paper-gsm8k-llama2-7b --from 02 --until 04
-    python -m w2s_lib.pipeline --preset paper-math-llama2-7b --dry-run         # stages, sizes, memory, GPU-hours
-    python -m w2s_lib.pipeline --list-presets
-    python -m w2s_lib.pipeline --preset smoke -p strong_base=/tmp/my_model        # a notebook parameter
+    python -m w2s_lib --preset toy --seeds 0 1 2 --jobs 2 --report        # make demo
+    python -m w2s_lib --preset paper-gsm8k-llama2-7b --from 02 --until 04
+    python -m w2s_lib --preset paper-math-llama2-7b --dry-run              # stages, sizes, memory, GPU-hours
+    python -m w2s_lib --list-presets
+    python -m w2s_lib --preset smoke -p strong_base=/tmp/my_model          # a notebook parameter
 
 Per seed, the per-seed notebooks (01 .. 05) run in order with the parameters `preset`, `seed` and `run_dir`
 (only those the notebook's `parameters` cell declares). Each executed notebook and its log (the cells' stdout and
@@ -19,7 +19,7 @@ notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writ
   cores/N threads (OMP_NUM_THREADS); with GPUs each gets its own slice of CUDA_VISIBLE_DEVICES. If one seed
   fails, seeds already running finish, no new seed starts, and 06 does not run.
 - One writer per run: before it runs anything, the pipeline takes the lock of every seed's run directory (and of
-  runs/<preset>/ when it runs 06) and holds it to the end; its kernels write as its delegates (w2s_lib.runlock).
+  runs/<preset>/ when it runs 06) and holds it to the end; its kernels write as its delegates (w2s_lib.run.runlock).
   A second pipeline (or notebook) on the same run stops at once, naming the holder, and touches nothing.
 - Ctrl-C stops with "interrupted; re-run to resume": finished stages stay, a stage in progress resumes from its
   last finished shard.
@@ -220,7 +220,7 @@ def run_report(preset: str, nb: Notebook, runs_dir: Path, seeds: Sequence[int], 
 
 def _device_slices(jobs: int) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES for each parallel seed: the visible GPUs cut into `jobs` slices (None: no GPUs)."""
-    from .scale import visible_gpus
+    from w2s_lib.engines.scale import visible_gpus
 
     gpus = visible_gpus()
     if not gpus:
@@ -234,9 +234,9 @@ def _device_slices(jobs: int) -> list[str | None]:
 def check_gpu_share(preset_name: str, jobs: int) -> None:
     """Refuse `--jobs N` before anything starts when one seed's share of the visible GPUs cannot hold the preset's
     models for training or generation (each seed trains and generates on its share alone)."""
-    from .costs import share_problems
+    from w2s_lib.engines.costs import share_problems
     from .presets import load_preset
-    from .scale import visible_gpus
+    from w2s_lib.engines.scale import visible_gpus
 
     gpus = visible_gpus()
     if not gpus or jobs < 2:
@@ -250,7 +250,7 @@ def check_gpu_share(preset_name: str, jobs: int) -> None:
 
 
 def run_seeds_parallel(args: argparse.Namespace, seeds: Sequence[int], runs_dir: Path) -> list[int]:
-    """Run each seed's series in its own `python -m w2s_lib.pipeline --seeds k --no-report` process, up to
+    """Run each seed's series in its own `python -m w2s_lib.run.pipeline --seeds k --no-report` process, up to
     `args.jobs` at a time. Returns the seeds that failed."""
     check_gpu_share(args.preset, args.jobs)
     slices = _device_slices(args.jobs)
@@ -281,7 +281,7 @@ def _schedule(args: argparse.Namespace, runs_dir: Path, slices: list, threads: i
         while pending and len(running) < args.jobs and not failed:
             seed = pending.pop(0)
             slot = next(i for i in range(args.jobs) if i not in {s for s, _ in running.values()})
-            cmd = [sys.executable, "-m", "w2s_lib.pipeline", "--preset", args.preset, "--seeds", str(seed),
+            cmd = [sys.executable, "-m", "w2s_lib.run.pipeline", "--preset", args.preset, "--seeds", str(seed),
                    "--jobs", "1", "--no-report", "--notebooks-dir", str(args.notebooks_dir),
                    "--runs-dir", str(runs_dir)]
             if args.start:
@@ -326,7 +326,7 @@ def list_presets_text() -> str:
 
 def dry_run(preset_name: str, seeds: Sequence[int] | None, notebooks: list[Notebook]) -> str:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from .costs import format_plan, plan
+    from w2s_lib.engines.costs import format_plan, plan
     from .presets import load_preset
 
     p = load_preset(preset_name)
@@ -336,7 +336,7 @@ def dry_run(preset_name: str, seeds: Sequence[int] | None, notebooks: list[Noteb
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m w2s_lib.pipeline", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m w2s_lib", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", help="preset name (configs/presets/<name>.yaml) or path")
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the preset's)")
@@ -445,7 +445,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             for note in lock_notes(lock_dirs):
                 print(note)
             return 0
-        # Notebooks that build paths from w2s_lib.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see
+        # Notebooks that build paths from w2s_lib.run.paths.RUNS_DIR (e.g. run_dir "" = runs/<preset>/seed<k>) see
         # the same.
         os.environ["W2S_RUNS"] = str(runs_dir)
         token_before = os.environ.get(runlock.ENV_TOKEN)

@@ -1,5 +1,5 @@
-"""The pipeline's checks before it runs anything (w2s_lib.pipeline): the -p parameters against the notebooks'
-declared types, that the run directories can be written, and their one-writer locks (w2s_lib.runlock)."""
+"""The pipeline's checks before it runs anything (w2s_lib.run.pipeline): the -p parameters against the notebooks'
+declared types, that the run directories can be written, and their one-writer locks (w2s_lib.run.runlock)."""
 from __future__ import annotations
 
 import os

@@ -39,7 +39,7 @@ class PresetError(ValueError):
 SCHEMA: dict[str, dict[str, Any]] = {
     "dataset": {
         "name": None,             # toy | gsm8k | math | olympicarena | any other name: local JSONL (w2s_lib.tasks)
-        "format": None,           # other datasets: the JSONL rows' format (w2s_lib.data.FORMATS; default w2s)
+        "format": None,           # other datasets: the JSONL rows' format (w2s_lib.run.data.FORMATS; default w2s)
         "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
         "test_source": None,      # MATH500 / separate test set source
         "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files)
@@ -57,7 +57,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "backend": "transformers",
         "max_new_tokens": 256,
         "batch_size": None,
-        "stop": None,             # None = w2s_lib.prompts.STOP; paper presets: ["Question", "Answer"] (the release)
+        "stop": None,             # None = w2s_lib.tasks.prompts.STOP; paper presets: ["Question", "Answer"] (the release)
         "cleanup": "strip",       # strip | release (the release's `.strip().strip(".")` of every response)
         "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
         "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 1024 with vllm;
@@ -86,7 +86,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "subsets": ["weak", "icl", "hybrid"],
         "m_plus": "hybrid",       # which subset's model of the last iteration is M_plus (the paper: hybrid)
         "comparator": "math",     # Stage I agreement and Stage II votes: math (our grader's equality) | official
-                                  # (the release's normalised prediction strings; w2s_lib.grading_official)
+                                  # (the release's normalised prediction strings; w2s_lib.grading.official)
     },
     "stage2": {
         "n_samples": 10,

@@ -50,7 +50,7 @@ class LeakageError(RuntimeError):
 
 
 def _door_msg() -> str:
-    return ("train_2 gold is sealed: only w2s_lib.records.reference_gold(run_dir, purpose="
+    return ("train_2 gold is sealed: only w2s_lib.run.records.reference_gold(run_dir, purpose="
             f"{' | '.join(repr(p) for p in PURPOSES)}) opens it, and every opening is logged")
 
 
@@ -60,7 +60,7 @@ def _door_msg() -> str:
 @dataclass(frozen=True)
 class Record:
     """One problem. `solution` is the gold worked solution, `answer` the gold final answer (a string;
-    OlympicArena keeps its answer list as a JSON string, see w2s_lib.data.gold_answers)."""
+    OlympicArena keeps its answer list as a JSON string, see w2s_lib.run.data.gold_answers)."""
     id: str
     question: str
     solution: str | None = None

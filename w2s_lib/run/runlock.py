@@ -8,7 +8,7 @@ Who holds it:
 - `RunStore.stage()` takes it for every stage it opens for writing and gives it back at `commit()` (or when the
   stage object is dropped), so a notebook kernel holds it only while it writes a stage. Within one process the
   lock is re-entrant: opening two stages of one run at once counts twice.
-- The pipeline (`python -m w2s_lib.pipeline`) takes it for each seed's run directory (and for runs/<preset>/ when
+- The pipeline (`python -m w2s_lib`) takes it for each seed's run directory (and for runs/<preset>/ when
   it runs the report) before it runs anything, and keeps it to the end. Its notebook kernels are child processes:
   the pipeline puts its token in the environment variable W2S_RUN_LOCK_TOKEN, and a process whose token matches
   the one the holder wrote into the lock file writes as the holder's delegate. If the holder dies while a

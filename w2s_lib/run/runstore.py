@@ -3,7 +3,7 @@
 Layout (one run = one preset and one seed):
 
     runs/<preset>/seed<k>/
-        .lock                     the one-writer lock (w2s_lib.runlock): who writes this run now
+        .lock                     the one-writer lock (w2s_lib.run.runlock): who writes this run now
         <stage>/                  complete stage (exists only once committed)
             config.json           {"stage", "config", "deps": {dep: digest}, "hash", "digest"}
             manifest.json         {"files": {path: {bytes, sha256, rows}}}: what the stage wrote

@@ -7,9 +7,9 @@
     rows = load_predictions(ctx, "sft_iter2_hybrid")  # {id, response, pred, correct, meta..., samples?}
     table = results_table(ctx)                         # every evaluated model of the run, in method order
 
-Greedy zero-shot answers on the test set, graded with the preset's judge (`grading.is_correct` through
-`grade_batch`, or `olympic.judge` for OlympicArena), and also with the paper release's grader
-(`grade_official`: `grading_official` / `grading_official_olympic`): every prediction row holds `correct` and
+Greedy zero-shot answers on the test set, graded with the preset's judge (`grading.answers.is_correct` through
+`grade_batch`, or `grading.olympic.judge` for OlympicArena), and also with the paper release's grader
+(`grade_official`: `grading.official` / `grading.official_olympic`): every prediction row holds `correct` and
 `correct_official`, the metrics `accuracy` and `accuracy_official`. With `eval.sample_k` = k > 0, k answers per question are
 also sampled at T=1 (for the models in `eval.sample_stages`, or all): pass@k is the share of questions with any
 correct sample (the paper's `passk.py`), maj@k the share whose majority answer (Stage II's vote: grader
@@ -21,15 +21,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from .context import STAGE_VERSION, RunContext
-from .names import EVAL_PREFIX, HINT_01, eval_stage, m_plus_label, sft_name
-from .names import label as model_label
-from .presets import STAGE2_METHODS, evaluated_models
-from .jsonl import write_jsonl
-from .method.stats import pgr
-from .method.vote import vote
-from .records import Record, load_split
-from .runstore import Stage
+from w2s_lib.run.context import STAGE_VERSION, RunContext
+from w2s_lib.run.names import EVAL_PREFIX, HINT_01, eval_stage, m_plus_label, sft_name
+from w2s_lib.run.names import label as model_label
+from w2s_lib.run.presets import STAGE2_METHODS, evaluated_models
+from w2s_lib.run.jsonl import write_jsonl
+from w2s_lib.method.stats import pgr
+from w2s_lib.method.vote import vote
+from w2s_lib.run.records import Record, load_split
+from w2s_lib.run.runstore import Stage
 
 PREFIX = EVAL_PREFIX
 

@@ -16,7 +16,7 @@ import json
 import os
 from typing import Iterable
 
-from .jsonl import DataError
+from w2s_lib.run.jsonl import DataError
 
 SFT_KEYS = ("id", "content", "output")
 PAIR_KEYS = ("id", "instruction", "input", "output")

@@ -3,7 +3,7 @@
     ctx = open_run("toy", seed=0)
     oset = prepare_set(ctx)                    # the set the models are scored on (see below)
     for name, label in targets(ctx):           # weak model, full weak FT, M_plus, DPO, ORPO (those that exist)
-        evaluate_model(ctx, name)              # greedy answers, judged with w2s_lib.olympic's per-type judge
+        evaluate_model(ctx, name)              # greedy answers, judged with w2s_lib.grading.olympic's per-type judge
     rows = load_predictions(ctx, name)         # {id, response, pred, correct, meta: answer_type, subject, ...}
     breakdown(rows, "answer_type")             # {value: {"accuracy", "n"}}
     summary(ctx)                               # one row per evaluated model
@@ -11,7 +11,7 @@
 Which set, by the preset's dataset (one code path; only the source of the records differs):
 - `olympicarena` (preset paper-olympicarena-*): 01-04 ran on OlympicArena itself and their test split *is*
   OlympicArena val (313 rows after the paper's filters). 05 scores the models there through
-  `w2s_lib.evaluate` (stages `eval_<name>`, which 01-04 already computed and are reused, not recomputed).
+  `w2s_lib.stages.evaluate` (stages `eval_<name>`, which 01-04 already computed and are reused, not recomputed).
 - `toy`: an OlympicArena-shaped toy set (`toy_olympic_records`): the toy task families in OlympicArena's record
   schema (gold answer as a list, meta answer_type / subject / unit, the prompt built by `olympic.build_prompt`),
   so the same cells run on a CPU. Stage `olympic_data` holds it; stages `olympic_eval_<name>` the results.
@@ -32,13 +32,13 @@ import re
 from collections import defaultdict
 from typing import Any, Sequence
 
-from .context import STAGE_VERSION, RunContext
-from .jsonl import write_jsonl
-from .names import HINT_01, HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
-from .olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
-from .records import Record, load_split
-from .runstore import Stage
-from .toy import task as toy_task
+from w2s_lib.run.context import STAGE_VERSION, RunContext
+from w2s_lib.run.jsonl import write_jsonl
+from w2s_lib.run.names import HINT_01, HINT_05, HINT_MODELS, OLYMPIC_DATA, OLYMPIC_PREFIX
+from w2s_lib.grading.olympic import build_prompt, final_answer, hf_prompt, judge_batch, record_field
+from w2s_lib.run.records import Record, load_split
+from w2s_lib.run.runstore import Stage
+from w2s_lib.toy import task as toy_task
 
 PREFIX = OLYMPIC_PREFIX
 SHARD = 256
@@ -184,7 +184,7 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
         config = {"version": STAGE_VERSION, "kind": "toy", "n": n, "seed": 10_000 * world + 3,
                   "difficulty": toy_task.difficulty_dict(diff), "kinds": [list(k) for k in TOY_KINDS]}
     else:
-        from .data import OLYMPIC_HUB
+        from w2s_lib.run.data import OLYMPIC_HUB
         filters = dict(ctx.preset.dataset.get("olympic") or PAPER_FILTERS)
         config = {"version": STAGE_VERSION, "kind": "olympicarena_val", "source": source or OLYMPIC_HUB,
                   "filters": filters, "n": n}
@@ -197,7 +197,7 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
     if config["kind"] == "toy":
         records = toy_olympic_records(n, config["seed"], diff)
     else:
-        from .data import load_olympicarena
+        from w2s_lib.run.data import load_olympicarena
         f = dict(config["filters"])
         if "subjects" in f:
             f["subjects"] = tuple(f["subjects"])
@@ -258,7 +258,7 @@ def eval_stage(ctx: RunContext, name: str) -> str:
 
 def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage:
     """Greedy answers of the model of stage `name` on the set, judged per answer type. Dataset olympicarena:
-    `w2s_lib.evaluate.evaluate` (stage eval_<name>, usually done by 01-04). Otherwise stage
+    `w2s_lib.stages.evaluate.evaluate` (stage eval_<name>, usually done by 01-04). Otherwise stage
     `olympic_eval_<name>` with `predictions.jsonl` and metrics (accuracy, n, no_answer, breakdown)."""
     if uses_run_test_set(ctx):
         from .evaluate import evaluate
@@ -283,7 +283,7 @@ def evaluate_model(ctx: RunContext, name: str, *, verbose: bool = True) -> Stage
         rows = st.sharded("greedy", [{"id": r.id} for r in records], SHARD, greedy)
     recs = [by_id[r["id"]] for r in rows]
     correct = judge_batch([r["response"] for r in rows], recs, progress=False)
-    from .grading_official_olympic import judge_official          # OlympicArena's own judge.py, recorded beside
+    from w2s_lib.grading.official_olympic import judge_official          # OlympicArena's own judge.py, recorded beside
     official = [judge_official(r["response"], rec) for r, rec in zip(rows, recs)]
     out = [{"id": r["id"], "response": r["response"],
             "pred": final_answer(r["response"], record_field(rec, "answer_type")), "correct": c,

@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .context import STAGE_VERSION, RunContext
-from .records import Record, gold_door, prepare_data
-from .runstore import Stage
+from w2s_lib.run.context import STAGE_VERSION, RunContext
+from w2s_lib.run.records import Record, gold_door, prepare_data
+from w2s_lib.run.runstore import Stage
 
 
 def _cap(records: list[Record], n: int | None, what: str, notes: dict) -> list[Record]:
@@ -43,7 +43,7 @@ def toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
 
 
 def _toy_splits(ctx: RunContext, sizes: dict) -> dict[str, list[Record]]:
-    from .toy.task import SplitSizes, difficulty_from_dict, make_splits
+    from w2s_lib.toy.task import SplitSizes, difficulty_from_dict, make_splits
     toy = dict(ctx.preset.dataset.get("toy") or {})
     families = toy.get("families") or ["count"]
     families = families if isinstance(families, dict) else {f: 1.0 for f in families}
@@ -61,7 +61,7 @@ def _toy(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list
 
 
 def _gsm8k(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    from .data import GSM8K_HUB, load_gsm8k, load_paper_splits, split_train
+    from w2s_lib.run.data import GSM8K_HUB, load_gsm8k, load_paper_splits, split_train
     ds = ctx.preset.dataset
     notes: dict = {}
     if ds.get("split") == "official":
@@ -78,7 +78,7 @@ def _gsm8k(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], li
 
 
 def _math(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    from .data import MATH500_HUB, MATH_HUB, load_math500, load_math_train_pool, split_train
+    from w2s_lib.run.data import MATH500_HUB, MATH_HUB, load_math500, load_math_train_pool, split_train
     ds = ctx.preset.dataset
     notes: dict = {}
     test = load_math500(ds.get("test_source") or MATH500_HUB)
@@ -90,7 +90,7 @@ def _math(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], lis
 
 
 def _olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    from .data import OLYMPIC_HUB, load_olympicarena
+    from w2s_lib.run.data import OLYMPIC_HUB, load_olympicarena
     ds = ctx.preset.dataset
     filters: dict[str, Any] = dict(ds.get("olympic") or {})
     if "subjects" in filters:
@@ -110,7 +110,7 @@ def _jsonl(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], li
     """Any dataset that is not built in: a train pool (`dataset.source`) split into train_1 / train_2 by seed,
     and a test set (`dataset.test_source`), local JSONL files in `dataset.format` (default `w2s`: one Record
     per line, {id, question, solution, answer, meta}). docs/bring_your_own_dataset.md."""
-    from .data import load_jsonl_records, split_train
+    from w2s_lib.run.data import load_jsonl_records, split_train
     ds = ctx.preset.dataset
     if not ds.get("source") or not ds.get("test_source"):
         raise ValueError(f"{ctx.preset.path}: dataset {ds['name']!r} is not built in ({sorted(BUILDERS)}): set "

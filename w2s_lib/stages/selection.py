@@ -24,21 +24,21 @@ The rules, from the paper's release (docs/paper_settings.md section 4):
   (the ICL responses) and `hybrid` (both, interleaved per question: weak_i, icl_i, weak_j, icl_j, ...). The
   prompt is the zero-shot prompt, as in the release files: the demos are not part of the training data.
 - Iteration k > 1 repeats the rule with the answers of iteration k-1's models: the model trained on the
-  weak set plays the weak side, the model trained on the ICL set the ICL side (w2s_lib.stage1).
+  weak set plays the weak side, the model trained on the ICL set the ICL side (w2s_lib.stages.stage1).
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .context import STAGE_VERSION, RunContext
+from w2s_lib.run.context import STAGE_VERSION, RunContext
 from .export import dataset_info, sft_to_llama_factory
-from .jsonl import write_json, write_jsonl
-from .method.agreement import DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, keep_reason
-from .method.demos import choose_demos
-from .method.sets import build_sets
-from .names import D_ICL, HINT_02, STAGE1_SUBSETS, hint_iteration, selection_stage
-from .records import load_split, reference_gold
-from .runstore import Stage, sha256_of
+from w2s_lib.run.jsonl import write_json, write_jsonl
+from w2s_lib.method.agreement import DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, keep_reason
+from w2s_lib.method.demos import choose_demos
+from w2s_lib.method.sets import build_sets
+from w2s_lib.run.names import D_ICL, HINT_02, STAGE1_SUBSETS, hint_iteration, selection_stage
+from w2s_lib.run.records import load_split, reference_gold
+from w2s_lib.run.runstore import Stage, sha256_of
 from .weak import D_WEAK, HINT_01, answer_metrics, load_answers, load_d_weak
 
 SUBSETS = STAGE1_SUBSETS
@@ -58,7 +58,7 @@ def few_shot_prompt(ctx: RunContext, demos: Sequence[dict] | str, record: Any, q
 
 def generate_d_icl(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `d_icl`: demos.json (the fixed demos) and the strong base's few-shot answers on train_2."""
-    from .grading_official import demos_mode, released_demos, released_demos_path
+    from w2s_lib.grading.official import demos_mode, released_demos, released_demos_path
     icl = ctx.preset.icl
     mode = demos_mode(ctx.preset)
     config = {"version": STAGE_VERSION, "strong_base": ctx.model("strong_base"), "n_demos": icl["n_demos"],
@@ -107,7 +107,7 @@ def comparator_verdicts(ctx: RunContext, weak_rows: Sequence[dict], icl_rows: Se
                         questions: Sequence[Any]) -> tuple[list[bool], bool]:
     """Per question, whether the weak and ICL final answers are the same under the preset's comparator, and
     whether two empty answers count as agreeing (True only for the release's `official` comparator)."""
-    from .grading_official import comparator_of
+    from w2s_lib.grading.official import comparator_of
     task = ctx.task
     if comparator_of(ctx.preset) == "official":      # the release's rule: equal normalised strings, '' == ''
         return [task.official_agree(w["response"], i["response"]) for w, i in zip(weak_rows, icl_rows)], True

@@ -3,7 +3,7 @@
     ctx = open_run("toy")
     models = train_iteration(ctx, 1)          # stages sft_iter1_{weak,icl,hybrid}: strong base SFT on each set
     iteration_answers(ctx, 1)                 # stages answers_iter1_{weak,icl}: those models answer train_2
-    select(ctx, 2, *answer_stages(1))         # (w2s_lib.selection) stage selection_iter2
+    select(ctx, 2, *answer_stages(1))         # (w2s_lib.stages.selection) stage selection_iter2
     train_iteration(ctx, 2)                   # sft_iter2_*, again from the strong *base*
     declare_m_plus(ctx)                       # stage m_plus: M_plus = the last iteration's `stage1.m_plus` model
     m_plus_path(ctx)                          #   (the paper: hybrid), where Stage II starts
@@ -18,12 +18,12 @@ for the ICL side; iteration-2 models are trained from the strong base again, not
 """
 from __future__ import annotations
 
-from .context import STAGE_VERSION, RunContext, train_summary
-from .presets import sft_name, stage1_subsets
-from . import prompts as P
-from .records import reference_gold
-from .names import CEILING, FULL_WEAK, HINT_03, M_PLUS, answers_stage
-from .runstore import Stage
+from w2s_lib.run.context import STAGE_VERSION, RunContext, train_summary
+from w2s_lib.run.presets import sft_name, stage1_subsets
+from w2s_lib.tasks import prompts as P
+from w2s_lib.run.records import reference_gold
+from w2s_lib.run.names import CEILING, FULL_WEAK, HINT_03, M_PLUS, answers_stage
+from w2s_lib.run.runstore import Stage
 from .selection import HINT_02, SUBSETS, load_sets, selection_stage
 from .weak import D_WEAK, HINT_01, answer_metrics, answer_train_2, load_d_weak, sft_rows
 

@@ -17,15 +17,15 @@ The weak response is always one side of a pair; the strong model decides which s
 """
 from __future__ import annotations
 
-from . import prompts as P
-from .context import STAGE_VERSION, RunContext, train_summary
+from w2s_lib.tasks import prompts as P
+from w2s_lib.run.context import STAGE_VERSION, RunContext, train_summary
 from .export import dataset_info, pairs_to_llama_factory
-from .jsonl import write_json, write_jsonl
-from .method.pairs import build_pairs
-from .presets import STAGE2_METHODS
-from .records import load_split, reference_gold
-from .names import HINT_04, PAIRS, SAMPLES
-from .runstore import Stage
+from w2s_lib.run.jsonl import write_json, write_jsonl
+from w2s_lib.method.pairs import build_pairs
+from w2s_lib.run.presets import STAGE2_METHODS
+from w2s_lib.run.records import load_split, reference_gold
+from w2s_lib.run.names import HINT_04, PAIRS, SAMPLES
+from w2s_lib.run.runstore import Stage
 from .stage1 import HINT_03, M_PLUS, m_plus_path
 from .weak import D_WEAK, HINT_01, load_answers, load_d_weak
 

@@ -1,15 +1,15 @@
 """The loss curves of a run's training stages, from the trainer log each stage keeps (`<stage>/train_log.jsonl`,
 written by `RunContext.train`: the trainer's `log_history`, one row per logging step).
 
-    from w2s_lib.train_logs import plot_loss_curves
+    from w2s_lib.stages.train_logs import plot_loss_curves
     plot_loss_curves(ctx, ["sft_iter1_hybrid", "sft_full_weak"])      # notebooks 03 and 04
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .context import RunContext
-from .jsonl import read_jsonl
+from w2s_lib.run.context import RunContext
+from w2s_lib.run.jsonl import read_jsonl
 
 
 def loss_curve(ctx: RunContext, stage: str) -> list[tuple[int, float]]:

@@ -13,11 +13,11 @@ wrong, never train_2 gold.
 """
 from __future__ import annotations
 
-from . import prompts as P
-from .context import STAGE_VERSION, RunContext, train_summary
-from .names import D_WEAK, HINT_01, WEAK_MODEL
-from .records import load_split
-from .runstore import Stage
+from w2s_lib.tasks import prompts as P
+from w2s_lib.run.context import STAGE_VERSION, RunContext, train_summary
+from w2s_lib.run.names import D_WEAK, HINT_01, WEAK_MODEL
+from w2s_lib.run.records import load_split
+from w2s_lib.run.runstore import Stage
 
 
 

@@ -4,7 +4,7 @@
     task.prompt(record); task.pred(response, record); task.grade(responses, records)
 
 A dataset name the registry does not know gets the default `Task` (math word problems with a gold final
-answer, graded by w2s_lib.grading), or `OlympicTask` when the preset sets `eval.judge: olympic`. A dataset
+answer, graded by w2s_lib.grading.answers), or `OlympicTask` when the preset sets `eval.judge: olympic`. A dataset
 with rules of its own is a subclass of Task and one entry in TASKS (docs/bring_your_own_dataset.md).
 """
 from __future__ import annotations

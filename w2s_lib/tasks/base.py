@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .. import prompts as P
+from . import prompts as P
 
 
 class Task:
-    """The default task: `Question: ...\\nAnswer:` prompts, final answers graded by `w2s_lib.grading`."""
+    """The default task: `Question: ...\\nAnswer:` prompts, final answers graded by `w2s_lib.grading.answers`."""
 
     judge = "grading"                 # eval.judge of the presets that use it (reported in eval metrics)
     has_train_2_gold = True           # False: no strong ceiling, no analysis of the kept data / the pairs
@@ -43,7 +43,7 @@ class Task:
 
     def pred(self, response: str, record: Any = None) -> str:
         """The final answer of a response ('' if none): what selection, voting and the tables show."""
-        from ..grading import extract_answer
+        from w2s_lib.grading.answers import extract_answer
         return extract_answer(response or "")
 
     def gold_target(self, record: Any) -> str:
@@ -56,7 +56,7 @@ class Task:
     def same_answers(self, weak_rows: Sequence[dict], icl_rows: Sequence[dict], records: Sequence[Any]) -> list[bool]:
         """Stage I, comparator `math`: do the weak and ICL final answers agree (grader equality; `0.5` and
         `\\frac12` agree)? The empty-answer rule is `method.agreement.keep_reason`'s."""
-        from ..grading import cluster_batch
+        from w2s_lib.grading.answers import cluster_batch
         if len(weak_rows) != len(icl_rows):
             raise ValueError(f"{len(weak_rows)} weak answers but {len(icl_rows)} ICL answers")
         labels = cluster_batch([[w["pred"] or "", i["pred"] or ""] for w, i in zip(weak_rows, icl_rows)])
@@ -65,18 +65,18 @@ class Task:
     def vote_keys(self, questions: Sequence[dict], records: Sequence[Any]) -> list[list[str]]:
         """Stage II, comparator `math`: per question, [weak key, sample keys...] from the grader's clusters of
         equal final answers (sqrt(8) and 2*sqrt(2) vote together); '' = no answer."""
-        from ..grading import cluster_batch
+        from w2s_lib.grading.answers import cluster_batch
         groups = [[q["weak_pred"]] + list(q["preds"]) for q in questions]
         return [[f"c{lab}" if lab >= 0 else "" for lab in labs] for labs in cluster_batch(groups)]
 
     def sample_keys(self, preds: Sequence[Sequence[str]]) -> list[list[str]]:
         """maj@k in evaluation: per question, a key per sampled final answer ('' = none)."""
-        from ..grading import cluster_batch
+        from w2s_lib.grading.answers import cluster_batch
         return [[f"c{lab}" if lab >= 0 else "" for lab in labs] for labs in cluster_batch([list(p) for p in preds])]
 
     # ---- the release's rules (stage1.comparator: official; grader="official") --------------------------
     def official_pred(self, response: str) -> str:
-        from ..grading_official import official_pred
+        from w2s_lib.grading.official import official_pred
         return official_pred(response, self.official_answer_key)
 
     def official_vote_keys(self, questions: Sequence[dict]) -> list[list[str]]:
@@ -86,17 +86,17 @@ class Task:
                 for q in questions]
 
     def official_agree(self, weak_response: str, icl_response: str) -> bool:
-        from ..grading_official import preds_agree
+        from w2s_lib.grading.official import preds_agree
         return preds_agree(self.official_pred(weak_response), self.official_pred(icl_response))
 
     # ---- grading ---------------------------------------------------------------------------------------
     def grade(self, responses: Sequence[str], records: Sequence[Any]) -> list[bool]:
         """Correctness of each response against its record's gold, with our grader."""
-        from ..grading import grade_batch
+        from w2s_lib.grading.answers import grade_batch
         return grade_batch(list(responses), [r.answer for r in records], progress=False)
 
     def grade_official(self, responses: Sequence[str], records: Sequence[Any]) -> list[bool]:
         """Correctness under the paper release's grader (its `test_answer`)."""
-        from ..grading_official import is_correct_official
+        from w2s_lib.grading.official import is_correct_official
         key = self.official_answer_key
         return [is_correct_official(t, r.answer or "", key) for t, r in zip(responses, records)]

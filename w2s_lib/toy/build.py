@@ -105,7 +105,7 @@ def vocab_texts(corpus: list[str]) -> list[str]:
     sample = make_splits(SplitSizes(2000, 0, 0, 200), seed=0, families={f: 1.0 for f in FAMILIES})
     # in the task's framing (the solution's first word follows "Answer:" and a space) and without it
     texts = [f"Question: {r.question}\nAnswer: {r.solution}\n{r.solution}" for recs in sample.values() for r in recs]
-    from ..olympic import build_prompt
+    from w2s_lib.grading.olympic import build_prompt
     from .olympic_set import olympic_records
     olympic = [build_prompt(r) + " " + r.solution for r in olympic_records(600, seed=0)]
     return corpus + texts + olympic + FRAMING_TEXTS

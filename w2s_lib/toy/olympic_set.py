@@ -1,8 +1,8 @@
 """An OlympicArena-shaped toy set: records in the HF row schema for the OlympicArena notebook.
 
-Each record looks like a row of GAIR/OlympicArena after `w2s_lib.data.olympic_record`: question = the
+Each record looks like a row of GAIR/OlympicArena after `w2s_lib.run.data.olympic_record`: question = the
 problem, answer = a JSON string of the gold list, meta = answer_type (NV, SC, MC, TF, SET, TUP), unit,
-answer_sequence, type_sequence, subject, language, modality, prompt (None: `w2s_lib.olympic.build_prompt`
+answer_sequence, type_sequence, subject, language, modality, prompt (None: `w2s_lib.grading.olympic.build_prompt`
 rebuilds it from the fields). Solutions end the way the release's models do:
 `The final answer is $\\boxed{...}$`. Problems come from the toy task's families, so a toy model has seen
 their wording; options of choice questions are on their own lines (`A: 12`), as in OlympicArena.
@@ -13,7 +13,7 @@ import json
 import math
 import random
 
-from ..records import Record
+from w2s_lib.run.records import Record
 from .task import ITEMS, Difficulty, count_problem, _person
 
 TYPES = ("NV", "SC", "MC", "TF", "SET", "TUP")

@@ -30,7 +30,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from ..records import Record
+from w2s_lib.run.records import Record
 
 MAX_NUMBER = 199         # every number in every question and solution is in 0..MAX_NUMBER
 ANSWER_PREFIX = "#### "  # the final line of every solution, as in the paper's GSM8K release
