@@ -13,30 +13,30 @@ Public API (other modules import exactly these names):
     majority(answers) -> Majority              the most common answer and its share (Stage II confidence)
     grading_stats() -> dict                    symbolic comparisons, timeouts, worker crashes so far
 
-Extraction (grading_extract) reads the paper's formats (`#### N`, "The answer is", `\\boxed{}`) and free-form
+Extraction (extract.py) reads the paper's formats (`#### N`, "The answer is", `\\boxed{}`) and free-form
 ones: "Answer: $...$", "Final Answer: the largest value is 34.", a run of boxes joined by "and" (a list), and,
 with no marker, a concluding sentence ("Therefore $x \\geq 5$ is the solution.").
 
 How a comparison is decided, cheapest first:
-1. `analyze` (grading_normalize) cleans both answers (delimiters, units, `\\dfrac`, `x =`, `f(3) =`, ...) and
+1. `analyze` (normalize.py) cleans both answers (delimiters, units, `\\dfrac`, `x =`, `f(3) =`, ...) and
    computes a canonical key. Equal keys -> equal.
 2. Plain numbers are compared exactly as fractions (`0.25` = `\\frac14` = `1/4`), with one rounding rule
    (a decimal with >= 3 places equals the exact value it rounds: `0.333` = `1/3`, `1.414` = `\\sqrt2`);
-   tuples/sets of plain numbers, letters, words, clock times and ratios are settled here too (grading_decide).
+   tuples/sets of plain numbers, letters, words, clock times and ratios are settled here too (decide.py).
    Cheap *negatives* come next: answers of different kinds (a tuple is never a set, a number never a matrix,
    an interval union, an inequality or `a \\pm b`), constant expressions whose float values differ, and
-   formulas whose values differ at a fixed point (grading_numeric). A one-variable inequality is compared with
+   formulas whose values differ at a fixed point (numeric.py). A one-variable inequality is compared with
    an interval by rewriting it (`x \\geq 2` = `[2, \\infty)`). This is why the 7,000 GSM8K weak outputs grade
    in well under a second and most majority-vote comparisons never reach sympy.
 3. Everything else (`\\sqrt`, `\\pi`, polynomials, trigonometric identities, matrices, intervals with
-   expressions, equations) goes to math-verify in a worker process under a wall-clock limit (grading_pool).
+   expressions, equations) goes to math-verify in a worker process under a wall-clock limit (pool.py).
 
 Time budget and conservative verdicts. No input makes these functions raise, and each verdict comes within a
 bounded time. The in-process steps (extraction, normalisation, cheap checks) work on bounded input: prose rules
 read at most 3,000 characters, an answer over 1,000 characters is compared as an exact string (not
 normalised), a response or gold over MAX_INLINE_CHARS (20,000) is graded whole in a worker under `timeout`.
 The symbolic step runs in a worker under `timeout` (default 5 s); what sympy could not finish (power towers,
-huge exponents, nesting deeper than 20, over 400 characters; `grading_pool.sympy_safe`) is refused at once.
+huge exponents, nesting deeper than 20, over 400 characters; `pool.sympy_safe`) is refused at once.
 A refusal or a timeout is "not equal": the grader may miss an equality on such input, never invent one.
 benchmarks/results/grading.json reports the worst time per verdict measured on the hostile inputs.
 

@@ -4,7 +4,7 @@
 None when only the symbolic check (math-verify in the worker pool) can. Every "False" here is sound: it is
 returned only when the answers differ in kind (a tuple is never a set, a ratio never a number), in exact value,
 or in float value at the same point. Floats never make two answers equal, except by the rounding rule of
-`grading_normalize.numbers_match`.
+`normalize.numbers_match`.
 
 Relations against intervals: a one-variable inequality (`x \\geq 2`, `-2 < x \\leq 3`) is compared with an
 interval (`[2, \\infty)`) by rewriting it as that interval.

@@ -3,7 +3,7 @@ without sympy.
 
 Majority voting compares many different answers, and most different answers are plainly different numbers.
 If both answers evaluate to floats that differ, they are not equal, and the (slow) symbolic check is skipped.
-Equality is never decided from floats here except by the documented rounding rule in `grading_normalize`.
+Equality is never decided from floats here except by the documented rounding rule in `normalize.py`.
 The grammar is deliberately small; anything outside it (`i`, `\\log` without a base, a matrix, a function it
 does not know) returns None and the symbolic check decides. With `point=0` a variable is outside it too; with
 `point=1` or `2` every variable (a letter other than e, or a Greek letter) takes a fixed value in [0.3, 1.3]

@@ -18,7 +18,7 @@ The rules, from the paper's release (docs/paper_settings.md section 4):
   `official` (the paper presets): the release's rule (`Task.official_agree`, w2s_lib.tasks): the normalised
   prediction strings are equal, two empty ones included, as in the released data; OlympicArena: the ICL
   response judged by OlympicArena's judge against the weak answer. `math` (our improvement; toy, smoke,
-  single-gpu): our grader's equality (`grading.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree) and
+  single-gpu): our grader's equality (`grading.answers.cluster_batch` over [weak, icl]: `0.5` and `\\frac12` agree) and
   an empty answer never agrees; OlympicArena uses the per-answer-type `olympic.answers_agree`.
 - Three training sets come out, in train_2 order: `weak` (the weak responses of the kept questions), `icl`
   (the ICL responses) and `hybrid` (both, interleaved per question: weak_i, icl_i, weak_j, icl_j, ...). The
