@@ -42,4 +42,4 @@ def test_the_readme_has_one_generated_block():
 
 def test_missing_runs_say_what_to_run(tmp_path, capsys):
     assert R.main(["--preset", "smoke", "--runs-dir", str(tmp_path), "--print"]) == 1
-    assert "pipeline --preset smoke" in capsys.readouterr().err
+    assert "python -m w2s_lib --preset smoke" in capsys.readouterr().err
