@@ -7,7 +7,8 @@ import pytest
 
 from fixtures.tiny_model.build import build
 from w2s_lib.run.context import open_run
-from w2s_lib.stages.evaluate import _breakdown, _majority, evaluate, grade, grade_official, load_predictions, results_table
+from w2s_lib.stages.evaluate import (_breakdown, _majority, evaluate, grade, grade_official, load_predictions,
+                                     results_table)
 from w2s_lib.grading.answers import is_correct
 from w2s_lib.stages.prepare import prepare
 from w2s_lib.run.records import load_split

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from w2s_lib.stages.export import (PAIR_KEYS, SFT_KEYS, dataset_info, pairs_to_llama_factory, read_llama_factory,
-                            sft_to_llama_factory)
+                                   sft_to_llama_factory)
 from w2s_lib.run.jsonl import DataError
 from w2s_lib.stages.selection import build_sets
 

@@ -4,7 +4,7 @@ model; LoRA on the seven projections, merged at save, for the strong model, DPO 
 
   weak SFT      w2s_lib.stages.weak.train_weak         (stage weak_model)
   Stage I SFT   w2s_lib.stages.stage1.train_sft        (a Stage I SFT stage, on D_weak made by the trained weak model)
-  DPO / ORPO    RunContext.train                (what w2s_lib.stages.stage2.train_preference calls), from the Stage I model
+  DPO / ORPO    RunContext.train                (what stages.stage2.train_preference calls), from the Stage I model
 
 Each saved model must load and generate, differ from its starting model, and record 2 processes. The engines'
 tests already check the trainers' losses and one accelerate run per kind on hand-made rows; these check the

@@ -170,7 +170,7 @@ def test_a_different_size_rebuilds_the_set(toy_run):
     assert a.hash != b.hash and b.metrics["n"] == 14 and len(oe.load_records(toy_run)) == 14
 
 
-# ---- paper-olympicarena: the run's own test split, through w2s_lib.stages.evaluate ---------------------------------------
+# ---- paper-olympicarena: the run's own test split, through w2s_lib.stages.evaluate -------------------------------
 def test_olympicarena_run_reuses_its_test_set_evaluation(tmp_path, monkeypatch):
     from w2s_lib.stages.weak import train_weak
     ctx = olympic_run(tmp_path, monkeypatch)

@@ -182,7 +182,8 @@ def test_gpu_guide_multinode_accelerate_config_parses(tmp_path):
 
 
 def test_gpu_guide_cost_table_is_current():
-    """The cost table in docs/gpu.md is what `python -m w2s_lib.engines.costs` prints now (regenerate it when it drifts)."""
+    """The cost table in docs/gpu.md is what `python -m w2s_lib.engines.costs` prints now (regenerate it when it
+    drifts)."""
     from w2s_lib.engines.costs import cost_table
     from w2s_lib.run.paths import REPO_ROOT
 

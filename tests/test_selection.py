@@ -10,7 +10,8 @@ from w2s_lib.tasks.prompts import zero_shot
 from w2s_lib.run.records import load_split
 from w2s_lib.run.runstore import StageMissingError
 from w2s_lib.stages.selection import (DISAGREE, ICL_NO_ANSWER, WEAK_NO_ANSWER, agree_reasons, build_sets,
-                               choose_demos, few_shot_prompt, generate_d_icl, load_decisions, load_sets, select)
+                                      choose_demos, few_shot_prompt, generate_d_icl, load_decisions, load_sets,
+                                      select)
 from w2s_lib.stages.export import read_llama_factory
 from stage_helpers import agreement
 

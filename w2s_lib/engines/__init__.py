@@ -9,7 +9,7 @@
     launch.py       training jobs in a process of their own (process or accelerate launcher)
     train_job.py    the entry point of one job (`python -m w2s_lib.engines.train_job`, `accelerate launch -m ...`)
     relay.py        child processes whose output shows under the caller's notebook cell
-    costs.py        the dry run's estimates: tokens, GPU memory and GPU-hours per stage (`python -m w2s_lib.engines.costs`)
+    costs.py        the dry run's estimates: tokens, GPU memory, GPU-hours per stage (`python -m w2s_lib.engines.costs`)
     model_specs.py  the model shapes those estimates use
 
 Imports `w2s_lib.run` (paths, jsonl, presets, data), `w2s_lib.tasks` (prompts; the dry run's task), never a stage.

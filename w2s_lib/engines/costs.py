@@ -3,7 +3,7 @@ memory and GPU-hours, without loading (or downloading) a model.
 
     steps = plan(load_preset("paper-gsm8k-llama2-7b"))
     print(format_plan(preset, steps))         # what `python -m w2s_lib --preset NAME --dry-run` prints
-    python -m w2s_lib.engines.costs                   # the markdown cost table of docs/gpu.md, for every GPU preset
+    python -m w2s_lib.engines.costs           # the markdown cost table of docs/gpu.md, for every GPU preset
 
 Everything here is an ESTIMATE from stated assumptions, not a measurement:
 - Model shapes come from KNOWN_MODELS (the models' published config.json values) or from a local config.json;

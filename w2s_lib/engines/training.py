@@ -27,8 +27,8 @@ forced (they cannot work otherwise); with a GPU, bf16 and gradient checkpointing
 override. Always (unless the recipe says otherwise): no checkpoints mid-run (`save_strategy="no"`), no eval,
 `report_to="none"`, dataloader workers 0.
 
-Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.engines.train_job ...` with a config from
-`configs/accelerate/`: DDP, DeepSpeed ZeRO-3, FSDP). The same function runs inside that command.
+Launchers: `inprocess` (CPU, one GPU) or `accelerate` (`accelerate launch -m w2s_lib.engines.train_job ...` with a config
+from `configs/accelerate/`: DDP, DeepSpeed ZeRO-3, FSDP). The same function runs inside that command.
 """
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ import torch
 
 from w2s_lib.run.jsonl import DataError
 from w2s_lib.engines.launch import _train_child
-from w2s_lib.engines.recipes import (PAPER_LORA_TARGETS, ROW_FIELDS, Recipe, build_trl_config, gpu_available, load_recipe,
-                             load_rows, lora_config)
+from w2s_lib.engines.recipes import (PAPER_LORA_TARGETS, ROW_FIELDS, Recipe, build_trl_config, gpu_available,
+                                     load_recipe, load_rows, lora_config)
 from w2s_lib.engines.trl_patches import _orpo_trainer_class, patch_trl_for_cpu
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -65,10 +65,10 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     """Train `model_path` on `rows` with `recipe` and save the result in `out_dir`. Returns the metrics.
 
     Launchers (where the training runs):
-    - `process`: one child process (`python -m w2s_lib.engines.train_job`), which exits before this returns: the caller (a
-      notebook kernel) never holds the trainer, the optimizer or GPU memory. What every stage uses on one device.
-    - `accelerate`: `accelerate launch -m w2s_lib.engines.train_job` with `num_processes` processes and an accelerate config
-      (DDP, DeepSpeed ZeRO-3, FSDP from configs/accelerate/).
+    - `process`: one child process (`python -m w2s_lib.engines.train_job`), which exits before this returns: the caller
+      (a notebook kernel) never holds the trainer, the optimizer or GPU memory. What every stage uses on one device.
+    - `accelerate`: `accelerate launch -m w2s_lib.engines.train_job` with `num_processes` processes and an accelerate
+      config (DDP, DeepSpeed ZeRO-3, FSDP from configs/accelerate/).
     - `inprocess`: in this process (for tests and for stepping through a trainer in a notebook).
     A LoRA recipe with `save: merged` has the job save its adapter only; the merge into the base happens after
     the job has exited, in this process, on the CPU (`merge_adapter`). So no merge ever runs inside a

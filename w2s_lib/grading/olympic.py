@@ -58,8 +58,8 @@ from w2s_lib.grading.normalize import clean_latex, normalize, parse_number
 from w2s_lib.grading.numeric import approx_value
 # records and prompts live in olympic_prompts; imported here too, where notebook 05 and the tests find them
 from w2s_lib.grading.olympic_prompts import (ANSWER_TYPES, MULTI_TYPES, TYPE_DESCRIPTION, _as_list,  # noqa: F401
-                                     build_prompt, gold_list, hf_prompt, option_letters, prompt_fields,
-                                     record_field)
+                                             build_prompt, gold_list, hf_prompt, option_letters, prompt_fields,
+                                             record_field)
 
 
 __all__ = [

@@ -173,7 +173,7 @@ class RunContext:
         space of the format and trailing whitespace removed). Inside `with ctx.engine(model):` the step's engine
         is reused; elsewhere an engine is loaded for this call alone. No progress bar by default: a step's calls
         run shard by shard inside `Stage.sharded`, whose one bar counts the whole step."""
-        from w2s_lib.engines.scale import open_generator   # generation.Generator, in its own process(es) when the preset says so
+        from w2s_lib.engines.scale import open_generator   # a Generator, in its own process(es) when the preset says so
         sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens(purpose),
                         stop=self.stop, seed=self.seed if seed is None else seed, progress=progress)
         if not prompts:

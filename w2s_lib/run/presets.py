@@ -57,7 +57,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "backend": "transformers",
         "max_new_tokens": 256,
         "batch_size": None,
-        "stop": None,             # None = w2s_lib.tasks.prompts.STOP; paper presets: ["Question", "Answer"] (the release)
+        "stop": None,             # None = tasks.prompts.STOP; paper presets: ["Question", "Answer"] (the release)
         "cleanup": "strip",       # strip | release (the release's `.strip().strip(".")` of every response)
         "subprocess": False,      # run each generation in a child process (frees GPU memory before training)
         "shard_size": None,       # prompts per resumable shard (None: 256 with transformers, 1024 with vllm;
