@@ -196,6 +196,12 @@ def test_a_few_hundred_documents_of_every_kind():
     for d in docs:
         assert d.text.startswith(cr.QUESTION + d.question + "\n")
         assert all(0 <= int(n) <= 199 for n in re.findall(r"\d+", d.text))
+        # each document is its call's prompt, then the completion
+        expected = {"critique": lambda: f"{cr.critique_prompt(d.question, d.hint, d.solution)}\n{d.critique}",
+                    "apply": lambda: f"{cr.apply_prompt(d.question, d.solution, d.critique)}\n{d.correction}",
+                    "refine": lambda: f"{cr.refine_prompt(d.question, d.solution)}\n{d.critique}",
+                    "verify": lambda: f"{cr.verify_prompt(d.question, d.solution)} {cr.VERDICTS[d.correct]}"}
+        assert d.text == expected[d.kind]()
 
 
 @pytest.mark.parametrize("changes, words", [

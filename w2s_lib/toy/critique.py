@@ -245,6 +245,31 @@ def critique_text(solution_steps: str, feedbacks: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+# prompts: a document is one of these followed by its completion (a later notebook prompts the models with them)
+# ---------------------------------------------------------------------------------------------------
+def critique_prompt(question: str, hint: str, solution: str) -> str:
+    """SCORE's critique call: the question, a correct solution as the hint, the solution to check; the critique
+    (`Step i:` / `Feedback:` blocks) follows on the next line."""
+    return f"{QUESTION}{question}\n{REFERENCE}\n{hint}\n{SOLUTION}\n{solution}\n{CRITIQUE}"
+
+
+def apply_prompt(question: str, solution: str, critique: str) -> str:
+    """The refinement filter's call: a critique is given; the corrected solution follows on the next line."""
+    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{CRITIQUE}\n{critique}\n{sr.CORRECTION}"
+
+
+def refine_prompt(question: str, solution: str) -> str:
+    """The SCORE refiner's input: `refiner_target`'s text (first wrong step, Correction:, solution) follows."""
+    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{REVIEW}"
+
+
+def verify_prompt(question: str, solution: str) -> str:
+    """A prompted verifier's call (the next word is `correct` or `incorrect`); without the last word, also the
+    sequence classifier's input."""
+    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{VERDICT}"
+
+
+# ---------------------------------------------------------------------------------------------------
 # documents
 # ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -383,15 +408,14 @@ class Generator:
         cfg, task = self.cfg, self.cfg.task
         q = draw_question(self.rng, task)
         gold = str(q.answer)
-        head = f"{QUESTION}{q.text}\n"
         if kind == "verify" and self.rng.random() < cfg.p_correct:
             lines = write(q, self._order(q))
             steps = as_steps(render(lines, task))
-            return Doc(kind, f"{head}{SOLUTION}\n{steps}\n{VERDICT} {VERDICTS[True]}", q.text, gold, steps, True)
+            return Doc(kind, f"{verify_prompt(q.text, steps)} {VERDICTS[True]}", q.text, gold, steps, True)
         order, lines, err, first = self._wrong(q)
         steps = as_steps(render(lines, task))
         if kind == "verify":
-            return Doc(kind, f"{head}{SOLUTION}\n{steps}\n{VERDICT} {VERDICTS[False]}", q.text, gold, steps, False,
+            return Doc(kind, f"{verify_prompt(q.text, steps)} {VERDICTS[False]}", q.text, gold, steps, False,
                        err.kind, first)
         fbs = feedback(q, lines)
         # the correction keeps the lines before the first error: a skipped term is added after the others
@@ -402,20 +426,20 @@ class Generator:
         if kind == "critique":
             hint = as_steps(render(write(q, self._order(q, not_this=order)), task))
             crit = critique_text(steps, fbs)
-            text = f"{head}{REFERENCE}\n{hint}\n{SOLUTION}\n{steps}\n{CRITIQUE}\n{crit}"
+            text = f"{critique_prompt(q.text, hint, steps)}\n{crit}"
             return Doc(kind, text, hint=hint, critique=crit, **common)
         if kind == "apply":
             # the refinement filter's call: the kept critique (last feedback removed by the rule filter, shown as
             # a bare verdict, as refiner_target does) and then the correction
             crit = critique_text(steps, fbs[:-1] + [WRONG])
-            text = f"{head}{SOLUTION}\n{steps}\n{CRITIQUE}\n{crit}\n{sr.CORRECTION}\n{correction}"
+            text = f"{apply_prompt(q.text, steps, crit)}\n{correction}"
             return Doc(kind, text, critique=crit, **common)
         if kind == "refine":
             kept = sr.rule_filter(steps, critique_text(steps, fbs), gold)
             if not kept.kept:
                 raise AssertionError(f"toy.critique: a generated critique failed the rule filter ({kept.reason})")
             target = sr.refiner_target(kept.critique, correction)
-            text = f"{head}{SOLUTION}\n{steps}\n{REVIEW}\n{target}"
+            text = f"{refine_prompt(q.text, steps)}\n{target}"
             return Doc(kind, text, critique=target, **common)
         raise ValueError(f"toy.critique: unknown document kind {kind!r}")
 
