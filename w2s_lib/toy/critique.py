@@ -437,7 +437,7 @@ class Generator:
         if kind == "refine":
             kept = sr.rule_filter(steps, critique_text(steps, fbs), gold)
             if not kept.kept:
-                raise AssertionError(f"toy.critique: a generated critique failed the rule filter ({kept.reason})")
+                raise RuntimeError(f"toy.critique: a generated critique failed the rule filter ({kept.reason})")
             target = sr.refiner_target(kept.critique, correction)
             text = f"{refine_prompt(q.text, steps)}\n{target}"
             return Doc(kind, text, critique=target, **common)
