@@ -66,6 +66,9 @@ def test_the_hint_is_a_correct_solution_of_the_same_question_in_another_order(cr
     for d in critiques:
         hint, wrong = sr.split_steps(d.hint), sr.split_steps(d.solution)
         assert cr.final_answer(d.hint) == d.gold
+        # the last feedback names the hint as where the right answer stands (what SCORE's hint is for)
+        last = sr.parse_critique(d.critique)[-1][1]
+        assert last.endswith(f"The answer is {d.gold}, not {cr.final_answer(d.solution)}, as in the {cr.REF_NAME}.")
         assert classify(d.question, cr.from_steps(d.hint), d.gold) == "ok"
         if d.error != "skip":          # the correction keeps the wrong solution's order: the hint's is another
             assert hint != sr.split_steps(d.correction)

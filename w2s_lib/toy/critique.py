@@ -13,7 +13,8 @@ A toy `count` solution in SCORE's step format is the task's solution with one `S
 A critique copies each step and gives it a `Feedback:` line that opens "This step is correct." or "This step is
 incorrect." and then says what the critic checked: the number the question gives for the step's marker, the
 running total so far, the sum, and for a wrong step the line it should have been. The last step's feedback names
-the critic's answer ("The answer is 6, not 3."), which is what `method.score.rule_filter` asks of a critique.
+the right answer and the hint that holds it ("The answer is 6, not 3, as in the reference solution."), which is what
+`method.score.rule_filter` asks of a critique.
 
 Error kinds (`ERROR_KINDS`, the classes of `toy/errors.py`): `arithmetic` (a wrong sum or difference), `copy` (a
 number that is not its marker's number in the question), `carry` (a line that does not continue the previous
@@ -47,6 +48,7 @@ HOLE_MODES = ("avoid", "true")
 # The documents' framing: one place, so the vocabulary and the later notebooks' prompts agree.
 QUESTION = "Question: "
 REFERENCE = "Reference solution:"     # SCORE's hint: another, correct solution of the same question
+REF_NAME = "reference solution"       # how a critique's last feedback names it (its answer is the right one)
 SOLUTION = "Solution:"
 CRITIQUE = "Critique:"
 REVIEW = "Find the first wrong step and correct the solution."   # the refiner's instruction
@@ -215,7 +217,7 @@ def feedback(q: Question, lines: list[Line]) -> list[str]:
                 acc = total
         if x.kind == "final":
             out.append(f"{OK} The answer is {acc}." if not notes and x.c == acc else
-                       " ".join([WRONG] + notes + [f"The answer is {acc}, not {x.c}."]))
+                       " ".join([WRONG] + notes + [f"The answer is {acc}, not {x.c}, as in the {REF_NAME}."]))
             continue
         if not notes and x.a != acc:
             notes.append(f"The total so far is {acc}, not {x.a}.")
