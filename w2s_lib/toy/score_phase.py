@@ -87,7 +87,7 @@ def estimate(phase: ScorePhase, build_json: str | Path = TOY_DATA / "BUILD.json"
              ) -> dict:
     """The phase's training time from a shipped phase of the same model: its seconds per step, scaled by tokens
     per step (batch x window). Excludes the checkpoint checks and corpus generation; ignores the ~4% larger
-    embedding (34 new pieces on 861)."""
+    embedding (36 new pieces on 861)."""
     per_step, ref = build_seconds_per_step(build_json, "strong_base", ref_phase)
     scale = (phase.train.batch * phase.train.window) / (ref["batch"] * ref["window"])
     steps = phase.train.stop_at or phase.train.steps
