@@ -313,7 +313,7 @@ class Doc:
     error: str = ""             # planted error kind ("" for a correct solution)
     first_error: int = -1       # index of the first wrong step
     hint: str = ""              # critique: the reference solution (correct, another order)
-    critique: str = ""          # the critique text (critique, apply and refine documents)
+    critique: str = ""          # critique / apply: the critique text; refine: the refiner target
     correction: str = ""        # the corrected solution, step format
 
 
