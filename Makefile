@@ -8,6 +8,8 @@ PRESET ?= toy
 SEEDS  ?= 0 1 2
 # seeds at once (one process each): 3 on 2 cores keeps both busy to the end (2 leaves one idle for the last seed)
 JOBS   ?= 3
+# pytest-xdist workers for make test (0: in one process); tests/conftest.py groups the tests that share a run
+TEST_JOBS ?= 2
 
 .PHONY: setup setup-gpu setup-vllm test test-vllm vllm-tests demo lab toy-models pipeline dry-run strip bench clean-runs help
 
@@ -52,7 +54,7 @@ setup-gpu: setup
 	$(BIN)/pip install $(PIP_ARGS) -r requirements-gpu.txt
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not vllm"
+	$(BIN)/python -m pytest -q -m "not vllm" -n $(TEST_JOBS) --dist loadgroup
 
 # The vLLM tests: test_generation_vllm.py inside .venv-vllm (the engine in-process), test_vllm_stage.py in .venv
 # with generation handed to .venv-vllm's interpreter (generation.subprocess, as the GPU presets do).

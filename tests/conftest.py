@@ -37,3 +37,19 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"CI=true: a vLLM test may not skip: {reason}"
+
+
+# `make test` runs the suite on TEST_JOBS pytest-xdist workers with `--dist loadgroup`. Each test module is one
+# group, so a module's expensive module-scoped fixture (a pipeline run) runs on one worker, once; every module that
+# uses the session's smoke run of notebooks 01-04 (`smoke_series`) joins one group, so that run happens once too.
+# The longest groups go first, so that no worker is left with a long one at the end while the other idles.
+FIRST = ("test_zero3_pipeline.py", "smoke_series")
+
+
+def pytest_collection_modifyitems(config, items):
+    def group(item) -> str:
+        return "smoke_series" if "smoke_series" in item.fixturenames else item.path.name
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=lambda item: FIRST.index(group(item)) if group(item) in FIRST else len(FIRST))

@@ -1,58 +1,57 @@
 """The strong side never reads train_2 gold.
 
-The weak-data, selection, Stage I (all but the ceiling) and Stage II code paths run at the smoke size inside
-`forbid_gold(...)`, where the only door to train_2 gold raises (in this process and in child processes). They
-must finish without a single attempt to open it, and leave strong-side artifacts with no trace of train_2 gold.
-The test can fail: the ceiling and the analysis helpers, run inside the same guard, are refused and logged."""
+The session's smoke run of notebooks 01-04 (`smoke_series`: weak data, selection, both Stage I iterations, the
+baselines, Stage II sampling, pairs, DPO and ORPO, as a learner runs them) is checked here: every attempt to open
+train_2 gold is logged with its caller, and the only callers allowed are the data stage's own build, the strong
+ceiling and the analysis-only helpers (the notebooks run each strong-side stage inside `forbid_gold(...)`, so an
+attempt from a strong-side stage would also have stopped the notebook). Its strong-side artifacts must carry no
+trace of train_2 gold. The test can fail: the ceiling and the analysis helpers, run inside the guard on a copy of
+the run, are refused and logged, and a planted leak is found by the scan."""
+import shutil
+
 import pytest
 
+from smoke_series import PRESET, SEED, smoke_series  # noqa: F401 (session fixture)
 from stage_helpers import gold_openings, scan_strong_side, toy_model_overrides
-from w2s_lib.stages import evaluate, selection, stage1, stage2, weak
+from w2s_lib.stages import selection, stage1, stage2
 from w2s_lib.run.context import open_run
-from w2s_lib.stages.prepare import prepare
 from w2s_lib.run.records import LeakageError, forbid_gold
+
+# (purpose, caller) of the only openings of train_2 gold a run of 01-04 may make, all outside the strong side
+ALLOWED = {("data_build", "prepare"), ("strong_ceiling", "train_ceiling"), ("analysis", "kept_accuracy"),
+           ("analysis", "pair_analysis")}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    ctx = open_run("smoke", 0, tmp_path_factory.mktemp("leak") / "run", **toy_model_overrides("smoke"))
-    prepare(ctx, verbose=False)                # the data stage reads train_2 gold to seal it: outside the guard
-    with forbid_gold("weak data, selection, Stage I without the ceiling, Stage II"):
-        weak.train_weak(ctx, verbose=False)
-        weak.generate_d_weak(ctx, verbose=False)
-        evaluate.evaluate(ctx, "weak_model", verbose=False)       # reads test gold: allowed, not the door
-        selection.generate_d_icl(ctx, verbose=False)
-        selection.select(ctx, 1, verbose=False)
-        for it in (1, 2):                                         # both iterations (notebook 03's loop), M_plus
-            if it > 1:
-                stage1.iteration_answers(ctx, it - 1, verbose=False)
-                selection.select(ctx, it, *stage1.answer_stages(it - 1), verbose=False)
-            stage1.train_iteration(ctx, it, verbose=False)
-        stage1.declare_m_plus(ctx)
-        stage1.train_full_weak(ctx, verbose=False)
-        stage2.sample(ctx, verbose=False)
-        stage2.make_pairs(ctx, verbose=False)
-        for method in ("dpo", "orpo"):
-            stage2.train_preference(ctx, method, verbose=False)
-    return ctx
+def notebook_run(smoke_series):
+    run_dir, _, _ = smoke_series
+    return run_dir
 
 
-def strong_side_openings(run_dir):
-    """Attempts to open train_2 gold other than the data stage's own build (logged as 'data_build')."""
-    return [o for o in gold_openings(run_dir) if o[0] != "data_build"]
+@pytest.fixture(scope="module")
+def run(notebook_run, tmp_path_factory):
+    """A copy of the smoke run (these tests add openings to its log), opened as a RunContext. The copy leaves out
+    the strong ceiling, which notebook 03 trained: here it must be trained again, so that it opens the gold."""
+    copy = tmp_path_factory.mktemp("leak") / PRESET / f"seed{SEED}"
+    shutil.copytree(notebook_run, copy, ignore=shutil.ignore_patterns(".lock", "sft_ceiling", "eval_sft_ceiling"))
+    return open_run(PRESET, SEED, copy, **toy_model_overrides(PRESET))
 
 
-def test_no_attempt_to_open_train_2_gold(run):
-    assert strong_side_openings(run.root) == []
-    assert gold_openings(run.root) == [("data_build", "prepare", True)]
-    assert run.store.has("m_plus") and run.store.has("dpo") and run.store.has("orpo")
+def test_no_attempt_to_open_train_2_gold(notebook_run):
+    openings = gold_openings(notebook_run)
+    assert [o for o in openings if (o[0], o[1]) not in ALLOWED or not o[2]] == []
+    assert openings[0] == ("data_build", "prepare", True)
+    assert {o[:2] for o in openings} == ALLOWED          # each allowed door was used, so the log is live
+    for stage in ("m_plus", "sft_full_weak", "sft_iter2_hybrid", "dpo", "orpo"):
+        assert (notebook_run / stage / "metrics.json").is_file(), stage
 
 
-def test_strong_side_artifacts_carry_no_train_2_gold(run):
-    assert scan_strong_side(run.root) == []
+def test_strong_side_artifacts_carry_no_train_2_gold(notebook_run):
+    assert scan_strong_side(notebook_run) == []
 
 
 def test_the_guard_is_live_for_the_paths_that_do_read_gold(run):
+    before = len(gold_openings(run.root))
     with forbid_gold("checking the guard"):
         with pytest.raises(LeakageError):
             stage1.train_ceiling(run, verbose=False)
@@ -60,8 +59,9 @@ def test_the_guard_is_live_for_the_paths_that_do_read_gold(run):
             selection.kept_accuracy(run, 1)
         with pytest.raises(LeakageError):
             stage2.pair_analysis(run)
-    assert strong_side_openings(run.root) == [("strong_ceiling", "train_ceiling", False),
-                                       ("analysis", "kept_accuracy", False), ("analysis", "pair_analysis", False)]
+    assert gold_openings(run.root)[before:] == [("strong_ceiling", "train_ceiling", False),
+                                                ("analysis", "kept_accuracy", False),
+                                                ("analysis", "pair_analysis", False)]
 
 
 def test_the_data_builders_are_behind_the_same_door(run):
@@ -82,7 +82,6 @@ def test_the_data_builders_are_behind_the_same_door(run):
 
 def test_the_scan_finds_a_planted_leak(run, tmp_path):
     """The artifact scan can fail: copy the run, put one gold solution into the hybrid set, scan again."""
-    import shutil
     from w2s_lib.run.jsonl import read_jsonl, write_jsonl
     copy = tmp_path / "run"
     shutil.copytree(run.root, copy)

@@ -1,0 +1,118 @@
+"""The continued-pretraining phases that give the toy bases SCORE's skills (critique, refine, verify), as data.
+
+Not wired into `build.py`'s recipes and not run by anything in the repository yet: a later session runs them with
+`prepare` + `pretrain` (the `run` function below) and records what the continued models can do.
+
+Two phases, both continuing the shipped strong base (docs/toy_world.md, "SCORE documents"):
+- `SMALL` (SCORE's small model): SCORE documents that never state a hole fact (`holes="avoid"`) plus a replay of
+  the strong corpus (same holes), so the model keeps its skills and its wrong beliefs, and learns to critique
+  with the knowledge it has. It is the model that samples, critiques itself and is fine-tuned as the refiner.
+- `VERIFIER` (SCORE's strong verifier): the same base, SCORE documents with true arithmetic everywhere
+  (`holes="true"`) and a replay of the strong corpus without holes. It differs from the small model in knowledge
+  (it is taught the facts the small model believes wrongly), not in size.
+
+Why the strong base and not the weak base plays the small model: SCORE's small model must solve a fair share of
+the questions (its own correct samples are the critiques' hints, and the refiner fixes its own errors); the shipped
+weak base answers 2% of the few-shot check (BUILD.json), the strong base 78.8%.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build import MODELS, STRONG_CORPUS
+from .corpus import CorpusConfig, corpus_docs
+from .critique import ScoreDocsConfig, default_config, examples
+from .pretrain import ModelConfig, TrainConfig
+from .score_vocab import TOY_DATA
+
+
+@dataclass(frozen=True)
+class ScorePhase:
+    name: str
+    role: str                 # what the continued model plays in SCORE
+    init_from: str            # the shipped base it continues, relative to the repository root
+    model: ModelConfig        # the base's architecture (its recipe's ModelConfig)
+    docs: ScoreDocsConfig     # the SCORE documents
+    replay: CorpusConfig      # documents of a base corpus mixed in (keeps the base's skills; the holes or not)
+    train: TrainConfig
+
+
+_TRAIN = TrainConfig(steps=2000, batch=8, window=512, lr=3e-4, warmup=100, seed=5, checkpoint_every=500)
+# the strong corpus's seed must stay 0: its holes are a function of the seed (corpus.Arithmetic)
+_REPLAY = dataclasses.replace(STRONG_CORPUS, n_docs=15_000)
+
+SMALL = ScorePhase(
+    name="score_small", role="SCORE's small model (samples, self-critiques, becomes the refiner)",
+    init_from="data/toy/strong_base", model=MODELS["strong_base"].model,
+    docs=default_config(seed=11, n_docs=20_000, holes="avoid"),
+    replay=_REPLAY, train=_TRAIN)
+
+VERIFIER = ScorePhase(
+    name="score_verifier", role="SCORE's strong verifier (knows the small model's hole facts)",
+    init_from="data/toy/strong_base", model=MODELS["strong_base"].model,
+    docs=default_config(seed=12, n_docs=20_000, holes="true"),
+    replay=dataclasses.replace(_REPLAY, holes=0.0), train=dataclasses.replace(_TRAIN, seed=6))
+
+PHASES = {p.name: p for p in (SMALL, VERIFIER)}
+
+
+def phase_docs(phase: ScorePhase, n_docs: int | None = None, n_replay: int | None = None) -> list[str]:
+    """The phase's corpus: its SCORE documents and its replay documents, shuffled together (seeded).
+    `n_docs` / `n_replay` cut the counts (a test's small version of the same phase)."""
+    docs = [d.text for d in examples(phase.docs, phase.docs.n_docs if n_docs is None else n_docs)]
+    replay = dataclasses.replace(phase.replay, n_docs=phase.replay.n_docs if n_replay is None else n_replay)
+    out = docs + corpus_docs(replay)
+    random.Random(f"{phase.name}-{phase.docs.seed}").shuffle(out)
+    return out
+
+
+def build_seconds_per_step(build_json: str | Path = TOY_DATA / "BUILD.json", model: str = "strong_base",
+                           phase: str = "phase1") -> tuple[float, dict]:
+    """Measured seconds per step of a shipped phase (and that phase's train config), from BUILD.json."""
+    path = Path(build_json)
+    rec = json.loads(path.read_text())
+    try:
+        ph = next(p for p in rec["models"][model]["phases"] if p["name"] == phase)
+    except (KeyError, StopIteration):
+        raise KeyError(f"{path}: no phase {phase!r} of model {model!r}") from None
+    steps = ph["train"].get("stop_at") or ph["train"]["steps"]
+    return ph["seconds"] / steps, ph["train"]
+
+
+def estimate(phase: ScorePhase, build_json: str | Path = TOY_DATA / "BUILD.json", ref_phase: str = "phase1"
+             ) -> dict:
+    """The phase's training time from a shipped phase of the same model: its seconds per step, scaled by tokens
+    per step (batch x window). Excludes the checkpoint checks and corpus generation; ignores the ~4% larger
+    embedding (36 new pieces on 861)."""
+    per_step, ref = build_seconds_per_step(build_json, "strong_base", ref_phase)
+    scale = (phase.train.batch * phase.train.window) / (ref["batch"] * ref["window"])
+    steps = phase.train.stop_at or phase.train.steps
+    return {"reference": f"strong_base {ref_phase}", "reference_s_per_step": round(per_step, 4),
+            "steps": steps, "tokens": steps * phase.train.batch * phase.train.window,
+            "seconds": round(steps * per_step * scale, 1)}
+
+
+def prepare(phase: ScorePhase, out: str | Path, repo_root: str | Path = TOY_DATA.parents[1]) -> Path:
+    """The phase's starting point: the base with the extended tokenizer and grown embeddings, in `out/<name>.init`."""
+    from .score_vocab import extend_model, score_tokenizer
+    tok = score_tokenizer()
+    return extend_model(Path(repo_root) / phase.init_from, Path(out) / f"{phase.name}.init", tok,
+                        seed=phase.train.seed)
+
+
+def run(phase: ScorePhase, out: str | Path, threads: int = 2, docs: list[str] | None = None) -> dict:
+    """Prepare and pretrain the phase into `out/<name>` (not run in this repository yet: see the module doc)."""
+    from transformers import PreTrainedTokenizerFast
+
+    from .pretrain import pretrain, token_stream
+    init = prepare(phase, out)
+    tok = PreTrainedTokenizerFast.from_pretrained(str(init))
+    stream = token_stream(phase_docs(phase) if docs is None else docs, tok)
+    log = pretrain(stream, tok, phase.model, dataclasses.replace(phase.train, threads=threads),
+                   Path(out) / phase.name, init_from=init)
+    (Path(out) / phase.name / "score_phase.json").write_text(json.dumps(dataclasses.asdict(phase), indent=1) + "\n")
+    return log
