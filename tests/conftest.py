@@ -5,6 +5,14 @@ import pytest
 
 from w2s_lib.run.paths import REPO_ROOT, shared_data_dir
 
+# On N pytest-xdist workers (make test: TEST_JOBS), each worker and the processes it starts get cores / N threads,
+# as `--jobs` does for seeds (run/pipeline.py): N workers each spinning on all the cores slow each other down.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+    import torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
