@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -33,9 +32,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-FINAL = re.compile(r"^####\s*(-?\d+)\s*$")
-
 
 def generate(model, tok, prompts: list[str], *, sample: bool, max_new: int, temperature: float = 0.7,
              top_p: float = 0.95, batch: int = 32) -> list[str]:
@@ -56,12 +52,11 @@ def generate(model, tok, prompts: list[str], *, sample: bool, max_new: int, temp
 
 
 def final(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if not lines:
+    """The `#### N` number of a solution, in the toy's format or in SCORE's `Step i:` format; "" when it has none."""
+    from w2s_lib.toy import critique as cq
+    if not text.strip():
         return ""
-    last = re.sub(r"^Step \d+:\s*", "", lines[-1])
-    m = FINAL.match(last)
-    return m.group(1) if m else ""
+    return cq.final_answer(text if text.lstrip().startswith("Step ") else cq.as_steps(text))
 
 
 def p_incorrect(model, tok, prompts: list[str], batch: int = 32) -> list[float]:
@@ -80,16 +75,13 @@ def p_incorrect(model, tok, prompts: list[str], batch: int = 32) -> list[float]:
 
 
 def flag_scores(p: list[float], wrong: list[bool], threshold: float = 0.5) -> dict:
-    flags = [x >= threshold for x in p]
-    tp = sum(f and w for f, w in zip(flags, wrong))
-    fp = sum(f and not w for f, w in zip(flags, wrong))
-    fn = sum((not f) and w for f, w in zip(flags, wrong))
+    """`method.score.verifier_scores` at P(incorrect) >= threshold, and the AUC of P(incorrect) for wrong answers."""
+    from w2s_lib.method.score import flags_at, verifier_scores
+    scores = verifier_scores(flags_at(p, threshold), [not w for w in wrong])
     pos = [x for x, w in zip(p, wrong) if w]
     neg = [x for x, w in zip(p, wrong) if not w]
     auc = (sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))) if pos and neg else None
-    return {"flagged": sum(flags), "wrong": sum(wrong), "n": len(wrong),
-            "precision": round(tp / (tp + fp), 3) if tp + fp else None,
-            "recall": round(tp / (tp + fn), 3) if tp + fn else None,
+    return {**{k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()}, "n": len(wrong),
             "auc": round(auc, 3) if auc is not None else None}
 
 
