@@ -15,7 +15,7 @@ from typing import Iterable
 from transformers import PreTrainedTokenizerFast
 
 from .critique import DOC_KINDS, ERROR_KINDS, FRAMING_TEXTS, default_config, examples
-from .tokenizer import UNK, build_tokenizer, pieces
+from .tokenizer import UNK, build_tokenizer, collect_vocab
 
 TOY_DATA = Path(__file__).resolve().parents[2] / "data" / "toy"
 
@@ -44,14 +44,7 @@ def new_words(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str] | None = 
     """The pieces of `texts` (default: `vocab_texts()`) not in `tokenizer`'s vocabulary, every word in both
     spacings (as `tokenizer.collect_vocab` does), sorted: the same texts always give the same list."""
     have = tokenizer.get_vocab()
-    found: set[str] = set()
-    for t in vocab_texts() if texts is None else texts:
-        found.update(pieces(t))
-    for p in list(found):
-        w = p[1:] if p.startswith("Ġ") else p
-        if w.isalpha():
-            found.update({w, "Ġ" + w})
-    return sorted(p for p in found if p not in have)
+    return sorted(p for p in collect_vocab(vocab_texts() if texts is None else texts) if p not in have)
 
 
 def old_vocab(tokenizer: PreTrainedTokenizerFast) -> list[str]:
