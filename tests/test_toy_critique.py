@@ -15,6 +15,12 @@ ALL_KINDS = {k: 1.0 for k in cr.DOC_KINDS}
 HOLES = Arithmetic(STRONG_CORPUS)
 
 
+def flagged(d) -> int:
+    """The step a document's critique calls wrong first: the planted error, or the last step when the critic
+    missed the error (only the reference's answer shows it)."""
+    return len(sr.split_steps(d.solution)) - 1 if d.missed else d.first_error
+
+
 def _docs(kind: str, holes: str = "avoid", errors: dict | None = None, n: int = 120, seed: int = 0):
     cfg = cr.default_config(seed=seed, holes=holes, mix={kind: 1.0},
                             **({"errors": errors} if errors else {}))
@@ -55,11 +61,35 @@ def test_every_critique_is_kept_by_the_rule_filter_and_locates_the_planted_error
         v = sr.rule_filter(d.solution, d.critique, d.gold)
         assert v.kept, (v.reason, d.text)
         assert v.critique[-1][1] == "" and sr.mentions(sr.parse_critique(d.critique)[-1][1], d.gold)
-        assert sr.first_error(v.critique) == d.first_error
+        assert sr.first_error(v.critique) == flagged(d)
         pairs = sr.parse_critique(d.critique)
-        assert sr.first_error(pairs) == d.first_error
-        # every step before the planted error is called right; it and every later step wrong (the error carries)
-        assert [sr.says_correct(fb) for _, fb in pairs] == [i < d.first_error for i in range(len(pairs))]
+        assert sr.first_error(pairs) == flagged(d)
+        # every step before the planted error is called right; it and every later step wrong (the error carries);
+        # a missed error: every step but the last called right
+        assert [sr.says_correct(fb) for _, fb in pairs] == [i < flagged(d) for i in range(len(pairs))]
+
+
+def test_some_critics_miss_an_arithmetic_error_and_still_name_the_references_answer(critiques):
+    missed = [d for d in critiques if d.missed]
+    assert 0.15 < len(missed) / len(critiques) < 0.45          # p_missed = 0.3
+    for d in missed:
+        assert d.error == "arithmetic"
+        pairs = sr.parse_critique(d.critique)
+        # the missed step gets a bare "correct": no false sum is stated
+        assert pairs[d.first_error][1] == cr.OK
+        # the critic went on from the wrong total: the steps after it are checked as written, and only the last
+        # feedback, from the reference, says the answer is wrong
+        wrong_answer = cr.final_answer(d.solution)
+        assert pairs[-1][1] == f"{cr.WRONG} The answer is {d.gold}, not {wrong_answer}, as in the {cr.REF_NAME}."
+        assert all(sr.says_correct(fb) for _, fb in pairs[:-1])
+    assert [d for d in critiques if not d.missed and d.error == "arithmetic"]
+
+
+def test_a_missed_error_needs_a_reference():
+    d = next(d for d in _docs("critique", n=40) if d.missed)
+    q = cr.Question(d.question, (), None)
+    with pytest.raises(ValueError, match="reference"):
+        cr.feedback(q, [], reference=False, missed=0)
 
 
 def test_the_hint_is_a_correct_solution_of_the_same_question_in_another_order(critiques):
@@ -70,7 +100,7 @@ def test_the_hint_is_a_correct_solution_of_the_same_question_in_another_order(cr
         last = sr.parse_critique(d.critique)[-1][1]
         assert last.endswith(f"The answer is {d.gold}, not {cr.final_answer(d.solution)}, as in the {cr.REF_NAME}.")
         assert classify(d.question, cr.from_steps(d.hint), d.gold) == "ok"
-        if d.error != "skip":          # the correction keeps the wrong solution's order: the hint's is another
+        if d.error != "skip" and not d.missed:   # the correction keeps the wrong solution's order: the hint's is another
             assert hint != sr.split_steps(d.correction)
             assert len(hint) == len(wrong)
         assert d.text.index(cr.REFERENCE) < d.text.index(cr.SOLUTION) < d.text.index(cr.CRITIQUE)
@@ -140,7 +170,11 @@ def test_apply_documents_hold_the_kept_critique_and_the_correction():
         pairs = sr.parse_critique(head)
         assert [s for s, _ in pairs] == sr.split_steps(d.solution)
         assert pairs[-1][1] == cr.WRONG and not sr.mentions(pairs[-1][1], d.gold)   # the answer does not leak
-        assert sr.first_error(pairs) == d.first_error
+        assert sr.first_error(pairs) == flagged(d)
+        assert cr.final_answer(corrected) == d.gold
+        if d.missed:               # nothing pointed at a step: the correction solves it again in another order
+            assert sr.split_steps(corrected)[0] != sr.split_steps(d.solution)[0] or \
+                sr.split_steps(corrected) != sr.split_steps(d.solution)
 
 
 def _recompute(question: str, solution: str) -> bool:
@@ -170,6 +204,13 @@ def test_verification_labels_match_a_recomputation_of_the_solution():
     for d in docs:
         verdict = d.text.rsplit(cr.VERDICT, 1)[1].strip()
         assert verdict == cr.VERDICTS[d.correct]
+        assert cr.read_verdict(d.text[len(cr.verify_prompt(d.question, d.solution)):]) is (not d.correct)
+        # the verdict follows a check without a reference: a wrong solution's check calls a step wrong, a right
+        # one's calls every step right and ends with the solution's own answer
+        pairs = sr.parse_critique(d.critique)
+        assert [s for s, _ in pairs] == sr.split_steps(d.solution)
+        assert all(sr.says_correct(fb) for _, fb in pairs) == d.correct
+        assert cr.REF_NAME not in d.critique
         assert _recompute(d.question, d.solution) == d.correct, d.text
         assert (cr.final_answer(d.solution) == d.gold) == d.correct
 
@@ -177,7 +218,8 @@ def test_verification_labels_match_a_recomputation_of_the_solution():
 def test_holes_avoided_or_stated_with_their_true_value():
     avoid = cr.examples(cr.default_config(seed=1, mix=ALL_KINDS), 300)
     assert not [s for d in avoid for s in cr.stated_sums(d.text) if HOLES.is_hole(s[0], s[1])]
-    hole = _docs("critique", "true", {"hole": 1.0}, n=60)
+    hole = [d for d in _docs("critique", "true", {"hole": 1.0}, n=60) if not d.missed]
+    assert len(hole) > 25
     for d in hole:
         fb = sr.parse_critique(d.critique)[d.first_error][1]
         a, b, c = map(int, re.search(r"(\d+) \+ (\d+) is (\d+), not \d+", fb).groups())
@@ -203,13 +245,14 @@ def test_a_few_hundred_documents_of_every_kind():
         expected = {"critique": lambda: f"{cr.critique_prompt(d.question, d.hint, d.solution)}\n{d.critique}",
                     "apply": lambda: f"{cr.apply_prompt(d.question, d.solution, d.critique)}\n{d.correction}",
                     "refine": lambda: f"{cr.refine_prompt(d.question, d.solution)}\n{d.critique}",
-                    "verify": lambda: f"{cr.verify_prompt(d.question, d.solution)} {cr.VERDICTS[d.correct]}"}
+                    "verify": lambda: f"{cr.verify_prompt(d.question, d.solution)}\n{d.critique}\n"
+                                      f"{cr.VERDICT} {cr.VERDICTS[d.correct]}"}
         assert d.text == expected[d.kind]()
 
 
 @pytest.mark.parametrize("changes, words", [
     ({"holes": "sometimes"}, "holes"), ({"mix": {"essay": 1.0}}, "mix"), ({"errors": {"copy": -1.0}}, "errors"),
-    ({"errors": {"hole": 1.0}}, "avoid"),
+    ({"errors": {"hole": 1.0}}, "avoid"), ({"p_missed": 1.5}, "p_missed"),
     ({"errors": {"hole": 1.0}, "holes": "true", "hole_corpus": CorpusConfig()}, "holes > 0")])
 def test_bad_configs_say_what_is_wrong(changes, words):
     with pytest.raises(ValueError, match=re.escape(words)):
@@ -220,3 +263,11 @@ def test_groups_are_refused_with_a_clear_error():
     import dataclasses
     with pytest.raises(ValueError, match="group_prob"):
         cr.examples(cr.default_config(task=dataclasses.replace(TASK, group_prob=0.5)), 5)
+
+
+@pytest.mark.parametrize("text, flag", [("Step 1: x\nFeedback: ok\nVerdict: incorrect", True),
+                                        ("Verdict: correct\n", False), ("Verdict:  incorrect.", True),
+                                        ("Step 1: x\nFeedback: This step is correct.", None),
+                                        ("Verdict: correctly", None)])
+def test_read_verdict(text, flag):
+    assert cr.read_verdict(text) is flag

@@ -182,9 +182,21 @@ def in_range(lines: list[Line]) -> bool:
 # ---------------------------------------------------------------------------------------------------
 # the critic
 # ---------------------------------------------------------------------------------------------------
-def feedback(q: Question, lines: list[Line]) -> list[str]:
+def feedback(q: Question, lines: list[Line], *, reference: bool = True, missed: int | None = None) -> list[str]:
     """One feedback per line: checked against the question's numbers and true arithmetic along the solution's own
-    order of terms (the critic keeps the right running total and says what each wrong line should have been)."""
+    order of terms (the critic keeps the right running total and says what each wrong line should have been).
+
+    `reference`: the critic has a correct reference solution (SCORE's hint). Its last feedback then compares the
+    solution's answer with the reference's answer (the question's answer) and names it "as in the reference
+    solution", whatever the critic's own running total says. Without one (a verification check) the last feedback
+    compares the answer with the critic's running total.
+    `missed`: index of a line whose error the critic does not see. Its feedback is a bare "This step is correct."
+    (no false fact is stated) and the critic carries that line's wrong total on, as a critic that believes the
+    wrong fact would; only the reference's answer then shows that the solution is wrong. Needs `reference`.
+    """
+    if missed is not None and not reference:
+        raise ValueError("feedback: a missed error needs a reference (without one the critique would end 'correct' "
+                         "on a wrong solution)")
     v = q.values
     term_markers = [m for m, _ in q.terms]
     used: list[str] = []
@@ -197,7 +209,7 @@ def feedback(q: Question, lines: list[Line]) -> list[str]:
         used.extend(left)
         return " and ".join(f"{m} {v[m]}" for m in left), acc + sum(v[m] for m in left)
 
-    for x in lines:
+    for j, x in enumerate(lines):
         if x.kind != "final" and x.marker not in v:
             raise ValueError(f"feedback: marker {x.marker!r} is not in the question")
         if x.kind != "final" and x.marker in used:
@@ -216,8 +228,12 @@ def feedback(q: Question, lines: list[Line]) -> list[str]:
                              f"It leaves out {named}, so the total so far is {total}, not {x.a}.")
                 acc = total
         if x.kind == "final":
-            out.append(f"{OK} The answer is {acc}." if not notes and x.c == acc else
-                       " ".join([WRONG] + notes + [f"The answer is {acc}, not {x.c}, as in the {REF_NAME}."]))
+            want = q.answer if reference else acc
+            if not notes and x.c == want:
+                out.append(f"{OK} The answer is {want}.")
+            else:
+                tail = f", as in the {REF_NAME}." if reference else "."
+                out.append(" ".join([WRONG] + notes + [f"The answer is {want}, not {x.c}{tail}"]))
             continue
         if not notes and x.a != acc:
             notes.append(f"The total so far is {acc}, not {x.a}.")
@@ -230,6 +246,10 @@ def feedback(q: Question, lines: list[Line]) -> list[str]:
             notes.append(f"{x.a} {op} {x.b} is {want_c}, not {x.c}.")
         if x.kind == "add":
             used.append(x.marker)
+        if notes and j == missed:
+            out.append(OK)              # the critic does not see this error and goes on from the line's total
+            acc = x.c
+            continue
         if notes:
             out.append(" ".join([WRONG] + notes + [f"It should be {acc} {op} {x.marker} {want_b} = {want_c}."]))
         else:
@@ -266,9 +286,24 @@ def refine_prompt(question: str, solution: str) -> str:
 
 
 def verify_prompt(question: str, solution: str) -> str:
-    """A prompted verifier's call (the next word is `correct` or `incorrect`); without the last word, also the
-    sequence classifier's input."""
-    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{VERDICT}"
+    """A prompted verifier's call: it checks the solution step by step (`Step i:` / `Feedback:` blocks, as a
+    critique without a reference), then writes `Verdict: correct` or `Verdict: incorrect` (`read_verdict`)."""
+    return f"{classifier_input(question, solution)}\n{CRITIQUE}"
+
+
+def classifier_input(question: str, solution: str) -> str:
+    """The question and the solution: what the sequence-classifier verifier reads."""
+    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}"
+
+
+_VERDICT_RE = re.compile(rf"^\s*{re.escape(VERDICT)}\s*({VERDICTS[True]}|{VERDICTS[False]})\b", re.M)
+
+
+def read_verdict(text: str) -> bool | None:
+    """A prompted verifier's output: True for `Verdict: incorrect` (it flags the solution), False for `Verdict:
+    correct`, None when there is no verdict line (the caller decides what an unreadable verdict means)."""
+    m = _VERDICT_RE.search(text)
+    return None if m is None else m.group(1) == VERDICTS[False]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -278,7 +313,7 @@ def verify_prompt(question: str, solution: str) -> str:
 class ScoreDocsConfig:
     seed: int = 0
     n_docs: int = 20_000
-    mix: dict = field(default_factory=lambda: {"critique": 0.35, "apply": 0.2, "refine": 0.0, "verify": 0.45})
+    mix: dict = field(default_factory=lambda: {"critique": 0.45, "apply": 0.2, "refine": 0.0, "verify": 0.35})
     errors: dict = field(default_factory=lambda: {"arithmetic": 0.3, "copy": 0.25, "carry": 0.1, "skip": 0.2,
                                                   "final": 0.15})
     holes: str = "avoid"                  # HOLE_MODES
@@ -286,6 +321,7 @@ class ScoreDocsConfig:
     task: Difficulty = Difficulty()
     p_correct: float = 0.5                # share of correct solutions in verification documents
     max_delta: int = 3                    # a planted wrong number is off by 1..max_delta
+    p_missed: float = 0.3                 # critique / apply documents whose critic misses an arithmetic error
 
     def __post_init__(self):
         if self.holes not in HOLE_MODES:
@@ -297,6 +333,8 @@ class ScoreDocsConfig:
                                  f"sum > 0)")
         if self.errors.get("hole", 0) > 0 and self.holes != "true":
             raise ValueError("ScoreDocsConfig: `hole` errors state a hole fact, which holes='avoid' forbids")
+        if not 0.0 <= self.p_missed <= 1.0:
+            raise ValueError(f"ScoreDocsConfig.p_missed: {self.p_missed} is not a probability")
         if self.errors.get("hole", 0) > 0 and not Arithmetic(self.hole_corpus).wrong:
             raise ValueError("ScoreDocsConfig: `hole` errors need a hole_corpus with holes > 0")
 
@@ -313,8 +351,9 @@ class Doc:
     error: str = ""             # planted error kind ("" for a correct solution)
     first_error: int = -1       # index of the first wrong step
     hint: str = ""              # critique: the reference solution (correct, another order)
-    critique: str = ""          # critique / apply: the critique text; refine: the refiner target
+    critique: str = ""          # critique / apply / verify: the critique or check text; refine: the refiner target
     correction: str = ""        # the corrected solution, step format
+    missed: bool = False        # critique / apply: the critic did not see the error (only the answer shows it)
 
 
 _ADD_FACT = re.compile(r"(\d+) \+ (?:[a-z]+ )?(\d+) (?:=|is) (\d+)")
@@ -388,17 +427,21 @@ class Generator:
     def _fits(self, text: str) -> bool:
         return self.cfg.holes != "avoid" or not any(self.holes.is_hole(a, b) for a, b, _ in stated_sums(text))
 
-    def _wrong(self, q: Question):
-        kinds, weights = list(self.cfg.errors), list(self.cfg.errors.values())
-        kind = self.rng.choices(kinds, weights)[0]
+    def _wrong(self, q: Question, kind: str):
         order = self._order(q)
         lines, err, first = plant(q, order, kind, self.rng, self.cfg, self.holes)
         return order, lines, err, first
 
     def make(self, kind: str, max_tries: int = 500) -> Doc:
+        # what the document shows is decided once per document, so that kinds that often need a redraw (a hole
+        # fact is rare) keep their share
+        cfg = self.cfg
+        right = kind == "verify" and self.rng.random() < cfg.p_correct
+        missed = kind in ("critique", "apply") and self.rng.random() < cfg.p_missed
+        error = "arithmetic" if missed else self.rng.choices(list(cfg.errors), list(cfg.errors.values()))[0]
         for _ in range(max_tries):
             try:
-                doc = self._make(kind)
+                doc = self._make(kind, None if right else error, missed)
             except _Redraw:
                 continue
             if self._fits(doc.text):
@@ -406,25 +449,35 @@ class Generator:
         raise RuntimeError(f"toy.critique: no {kind} document in {max_tries} draws: the hole set or the task "
                            f"leaves too little room (holes={self.cfg.holes!r})")
 
-    def _make(self, kind: str) -> Doc:
+    def _make(self, kind: str, error: str | None, missed: bool = False) -> Doc:
+        """One document of `kind` about a solution with `error` planted (None: a right solution, verify only)."""
         cfg, task = self.cfg, self.cfg.task
         q = draw_question(self.rng, task)
         gold = str(q.answer)
-        if kind == "verify" and self.rng.random() < cfg.p_correct:
+        if error is None:
+            if kind != "verify":
+                raise ValueError(f"toy.critique: a {kind} document needs a wrong solution")
             lines = write(q, self._order(q))
             steps = as_steps(render(lines, task))
-            return Doc(kind, f"{verify_prompt(q.text, steps)} {VERDICTS[True]}", q.text, gold, steps, True)
-        order, lines, err, first = self._wrong(q)
+            check = critique_text(steps, feedback(q, lines, reference=False))
+            return Doc(kind, f"{verify_prompt(q.text, steps)}\n{check}\n{VERDICT} {VERDICTS[True]}", q.text, gold,
+                       steps, True, critique=check)
+        order, lines, err, first = self._wrong(q, error)
         steps = as_steps(render(lines, task))
         if kind == "verify":
-            return Doc(kind, f"{verify_prompt(q.text, steps)} {VERDICTS[False]}", q.text, gold, steps, False,
-                       err.kind, first)
-        fbs = feedback(q, lines)
-        # the correction keeps the lines before the first error: a skipped term is added after the others
-        fixed = order if err.kind != "skip" else order[:err.line] + order[err.line + 1:] + (order[err.line],)
+            check = critique_text(steps, feedback(q, lines, reference=False))
+            return Doc(kind, f"{verify_prompt(q.text, steps)}\n{check}\n{VERDICT} {VERDICTS[False]}", q.text, gold,
+                       steps, False, err.kind, first, critique=check)
+        fbs = feedback(q, lines, missed=err.line if missed else None)
+        if missed:
+            # the critic saw no wrong step: the refinement solves the question again in another order
+            fixed = self._order(q, not_this=order)
+        else:
+            # the correction keeps the lines before the first error: a skipped term is added after the others
+            fixed = order if err.kind != "skip" else order[:err.line] + order[err.line + 1:] + (order[err.line],)
         correction = as_steps(render(write(q, fixed), task))
         common = dict(question=q.text, gold=gold, solution=steps, correct=False, error=err.kind, first_error=first,
-                      correction=correction)
+                      correction=correction, missed=missed)
         if kind == "critique":
             hint = as_steps(render(write(q, self._order(q, not_this=order)), task))
             crit = critique_text(steps, fbs)

@@ -54,7 +54,10 @@ SMALL = ScorePhase(
 VERIFIER = ScorePhase(
     name="score_verifier", role="SCORE's strong verifier (knows the small model's hole facts)",
     init_from="data/toy/strong_base", model=MODELS["strong_base"].model,
-    docs=default_config(seed=12, n_docs=20_000, holes="true"),
+    # hole errors too: the verifier's checks are where it differs from the small model  # our choice
+    docs=default_config(seed=12, n_docs=20_000, holes="true",
+                        errors={"arithmetic": 0.25, "copy": 0.2, "carry": 0.1, "skip": 0.15, "final": 0.1,
+                                "hole": 0.2}),
     replay=dataclasses.replace(_REPLAY, holes=0.0), train=dataclasses.replace(_TRAIN, seed=6))
 
 PHASES = {p.name: p for p in (SMALL, VERIFIER)}
