@@ -113,6 +113,7 @@ TYPES: dict[str, dict[str, Check]] = {
     "icl": {"n_demos": integer(0), "demo_seed": integer(), "demos": one_of("released", "sampled"),
             "demos_file": string()},
     "train": {"weak_sft": string(), "strong_sft": string(), "dpo": string(), "orpo": string(),
+              "score_refiner": string(), "score_classifier": string(),
               "launcher": string(none=False), "num_processes": integer(1),     # its values: load_preset
               "accelerate_config": string(), "overrides": mapping(mapping()),
               "report_to": one_of("none", "tensorboard", "wandb", "trackio", none=True)},
@@ -124,6 +125,11 @@ TYPES: dict[str, dict[str, Check]] = {
     "eval": {"judge": one_of("grading", "olympic"), "max_new_tokens": integer(1, none=True),
              "sample_k": integer(0), "sample_stages": list_of(string(none=False), none=True),
              "breakdown": list_of(string(none=False))},
+    "score": {"small_model": string(), "strong_verifier": string(), "train_split": one_of("train_1", "train_2"),
+              "sample_demos": integer(0), "demo_seed": integer(), "n_samples": integer(1),
+              "temperature": number(0), "top_p": number(0, 1, lo_open=True), "critique_max_new_tokens": integer(1),
+              "pairs_per_question": integer(0), "pair_seed": integer(),
+              "threshold_grid": list_of(number(0, 1))},
     "compute": {"threads": integer(1, none=True), "gpus": integer(0), "gpu_memory_gb": number(0, lo_open=True, none=True)},
 }
 TOP_TYPES: dict[str, Check] = {"name": string(), "description": string(), "extends": string(),

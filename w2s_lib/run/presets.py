@@ -75,6 +75,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "strong_sft": None,
         "dpo": None,
         "orpo": None,
+        "score_refiner": None,    # SCORE: the refiner's SFT recipe
+        "score_classifier": None, # SCORE: the self-verifier's LoRA sequence-classifier recipe
         "launcher": "process",    # process (one child process) | accelerate (accelerate launch, several)
         "num_processes": 1,       # accelerate on a CPU; with GPUs visible, one process per visible GPU
         "accelerate_config": None,
@@ -105,6 +107,22 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "sample_stages": None,    # models that get the k samples (stage names, e.g. sft_ceiling); None = all
         "breakdown": [],          # meta keys to break accuracy down by (level, subject, answer_type, ...)
     },
+    "score": {                    # SCORE, the second paper (notebooks 07-08; w2s_lib.stages.score)
+        "small_model": None,      # SCORE's small model: samples, critiques itself, is fine-tuned as the refiner
+                                  # (None: the preset has no SCORE run)
+        "strong_verifier": None,  # the prompted strong verifier: any model the generation backends load
+                                  # (None: that verifier is not run)
+        "train_split": "train_1", # the split SCORE samples and critiques; gold labels its samples
+        "sample_demos": 4,        # gold demos (train_split) in the sampling and answering prompt
+        "demo_seed": 42,
+        "n_samples": 10,          # samples per training question (the paper: 10 at T = 0.7, top_p 0.95)
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "critique_max_new_tokens": 1024,  # critiques and prompted checks copy every step: longer than a solution
+        "pairs_per_question": 0,  # (incorrect, correct) pairs critiqued per question; 0 = every pair (the paper)
+        "pair_seed": 42,
+        "threshold_grid": [0.5, 1.0, 0.01],   # the self-verifier's P(incorrect) grid, searched on dev
+    },
     "compute": {
         "threads": None,          # torch threads (None = all cores)
         "gpus": 0,                # GPUs the preset expects (for the dry run's memory/time estimate)
@@ -129,6 +147,7 @@ class Preset:
     stage2: dict
     eval: dict
     compute: dict
+    score: dict = field(default_factory=dict)
     paper: dict = field(default_factory=dict)   # which published experiment this mirrors (for 06's comparison)
 
     def recipe(self, job: str) -> Path:
@@ -153,7 +172,20 @@ class Preset:
     def to_dict(self) -> dict:
         return {k: copy.deepcopy(getattr(self, k)) for k in
                 ("name", "description", "seeds", "dataset", "models", "generation", "icl", "train", "stage1",
-                 "stage2", "eval", "compute", "paper")}
+                 "stage2", "eval", "compute", "score", "paper")}
+
+    @property
+    def has_score(self) -> bool:
+        """Whether the preset runs SCORE (notebooks 07-08): it names `score.small_model`."""
+        return bool(self.score.get("small_model"))
+
+    def score_model(self, role: str) -> str:
+        """A SCORE model reference (`small_model`, `strong_verifier`): a local path if it exists, else a hub id."""
+        value = self.score.get(role)
+        if not value:
+            raise PresetError(f"{self.path}: score.{role} is not set")
+        local = resolve(value)
+        return str(local) if local.exists() else str(value)
 
 
 def resolve(value: str | os.PathLike) -> Path:
@@ -241,6 +273,15 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         if missing_local(value, [REPO_ROOT]):
             raise PresetError(f"{at('models', role)}: models.{role} is {value!r}, a local path that does not exist "
                               f"(looked in {resolve(value)}); a hub id is 'name' or 'org/name'")
+    for role in ("small_model", "strong_verifier"):
+        value = sections["score"][role]
+        if missing_local(value, [REPO_ROOT]):
+            raise PresetError(f"{at('score', role)}: score.{role} is {value!r}, a local path that does not exist "
+                              f"(looked in {resolve(value)}); a hub id is 'name' or 'org/name'")
+    grid = sections["score"]["threshold_grid"]
+    if len(grid) != 3 or not grid[0] <= grid[1] or grid[2] <= 0:
+        raise PresetError(f"{at('score', 'threshold_grid')}: score.threshold_grid is [low, high, step] with "
+                          f"low <= high and step > 0, got {grid}")
     for key in ("source", "test_source"):
         value = sections["dataset"][key]
         if value and (looks_local(value) or str(value).endswith(".jsonl")) and \
