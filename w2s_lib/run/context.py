@@ -168,13 +168,15 @@ class RunContext:
 
     def generate(self, model: Any, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, purpose: str = "train",
-                 progress: bool = False) -> list[list[str]]:
+                 progress: bool = False, max_new_tokens: int | None = None) -> list[list[str]]:
         """Generate with the preset's backend, budget, stops and threads; responses come back cleaned (leading
         space of the format and trailing whitespace removed). Inside `with ctx.engine(model):` the step's engine
         is reused; elsewhere an engine is loaded for this call alone. No progress bar by default: a step's calls
-        run shard by shard inside `Stage.sharded`, whose one bar counts the whole step."""
+        run shard by shard inside `Stage.sharded`, whose one bar counts the whole step. `max_new_tokens` replaces
+        the preset's budget for this call (SCORE's critiques copy every step of a solution: a longer budget)."""
         from w2s_lib.engines.scale import open_generator   # a Generator, in its own process(es) when the preset says so
-        sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=self.max_new_tokens(purpose),
+        budget = int(max_new_tokens) if max_new_tokens else self.max_new_tokens(purpose)
+        sampling = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=budget,
                         stop=self.stop, seed=self.seed if seed is None else seed, progress=progress)
         if not prompts:
             return []

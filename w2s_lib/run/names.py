@@ -21,6 +21,15 @@ SAMPLES = "samples"
 PAIRS = "pairs"
 OLYMPIC_DATA = "olympic_data"
 EVAL_PREFIX = "eval_"
+# SCORE (notebooks 07-08; w2s_lib.stages.score, score_eval)
+SCORE_SAMPLES = "score_samples"
+SCORE_CRITIQUES = "score_critiques"
+SCORE_REFINEMENTS = "score_refinements"
+SCORE_REFINER = "score_refiner"
+SCORE_INITIAL = "score_initial"
+SCORE_CHECKS = "score_checks"
+SCORE_REFINED = "score_refined"
+SCORE_CLASSIFIER = "score_classifier"
 OLYMPIC_PREFIX = "olympic_eval_"
 from w2s_lib.method.sets import SUBSETS as STAGE1_SUBSETS   # noqa: E402  (the rule's own home)
 STAGE2_METHODS = ("dpo", "orpo")          # Stage II's preference methods, in report order
@@ -58,6 +67,8 @@ def hint_iteration(iteration: int) -> str:
 
 HINT_04 = "run notebooks/04_stage2_preference.ipynb first"
 HINT_05 = "run notebooks/05_olympicarena_eval.ipynb first"
+HINT_07 = "run notebooks/07_score_data.ipynb first (SCORE's samples, critiques and refiner)"
+HINT_08 = "run notebooks/08_score_verify.ipynb first (SCORE's verify-then-refine)"
 HINT_MODELS = "run notebooks 01-04 first (05 evaluates the models they trained)"
 
 

@@ -125,7 +125,7 @@ TYPES: dict[str, dict[str, Check]] = {
     "eval": {"judge": one_of("grading", "olympic"), "max_new_tokens": integer(1, none=True),
              "sample_k": integer(0), "sample_stages": list_of(string(none=False), none=True),
              "breakdown": list_of(string(none=False))},
-    "score": {"small_model": string(), "strong_verifier": string(), "train_split": one_of("train_1", "train_2"),
+    "score": {"small_model": string(), "strong_verifier": string(), "train_split": one_of("train_1"), "dev_size": integer(0),
               "sample_demos": integer(0), "demo_seed": integer(), "n_samples": integer(1),
               "temperature": number(0), "top_p": number(0, 1, lo_open=True), "critique_max_new_tokens": integer(1),
               "pairs_per_question": integer(0), "pair_seed": integer(),

@@ -113,6 +113,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "strong_verifier": None,  # the prompted strong verifier: any model the generation backends load
                                   # (None: that verifier is not run)
         "train_split": "train_1", # the split SCORE samples and critiques; gold labels its samples
+        "dev_size": 0,            # its last dev_size records are SCORE's dev split (the threshold is chosen there)
         "sample_demos": 4,        # gold demos (train_split) in the sampling and answering prompt
         "demo_seed": 42,
         "n_samples": 10,          # samples per training question (the paper: 10 at T = 0.7, top_p 0.95)
@@ -308,7 +309,7 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         if set(only) - set(models):
             raise PresetError(f"{at('eval', 'sample_stages')}: eval.sample_stages must list evaluated models; "
                               f"unknown: {sorted(set(only) - set(models))}; known: {models}")
-    jobs = ("weak_sft", "strong_sft", "dpo", "orpo")
+    jobs = ("weak_sft", "strong_sft", "dpo", "orpo", "score_refiner", "score_classifier")
     bad_jobs = set(preset.train.get("overrides") or {}) - set(jobs)
     if bad_jobs:
         raise PresetError(f"{at('train', 'overrides')}: train.overrides has unknown job(s) {sorted(bad_jobs)}; "
@@ -317,6 +318,11 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         value = preset.train.get(job)
         if value and not resolve(value).exists():
             raise PresetError(f"{at('train', job)}: train.{job} points to {value}, which does not exist")
+    if preset.has_score:
+        missing = [job for job in ("score_refiner", "score_classifier") if not preset.train.get(job)]
+        if missing:
+            raise PresetError(f"{at('score', 'small_model')}: a preset with a SCORE run needs train.{missing[0]} "
+                              f"(a recipe path)")
     acc = preset.train.get("accelerate_config")
     if acc and not (resolve(acc).exists() or (CONFIGS_DIR / "accelerate" / f"{Path(acc).name.removesuffix('.yaml')}.yaml").exists()):
         raise PresetError(f"{at('train', 'accelerate_config')}: train.accelerate_config {acc!r} is neither a file nor "

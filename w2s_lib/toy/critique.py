@@ -45,18 +45,10 @@ ERROR_KINDS = ("arithmetic", "copy", "carry", "skip", "final", "hole")
 DOC_KINDS = ("critique", "apply", "refine", "verify")
 HOLE_MODES = ("avoid", "true")
 
-# The documents' framing: one place, so the vocabulary and the later notebooks' prompts agree.
-QUESTION = "Question: "
-REFERENCE = "Reference solution:"     # SCORE's hint: another, correct solution of the same question
-REF_NAME = "reference solution"       # how a critique's last feedback names it (its answer is the right one)
-SOLUTION = "Solution:"
-CRITIQUE = "Critique:"
-REVIEW = "Find the first wrong step and correct the solution."   # the refiner's instruction
-VERDICT = "Verdict:"
-VERDICTS = {True: "correct", False: "incorrect"}
-OK, WRONG = "This step is correct.", "This step is incorrect."
-FRAMING_TEXTS = [f"{QUESTION}x\n{REFERENCE}\n{SOLUTION}\n{CRITIQUE}\n{sr.CORRECTION}\n{REVIEW}\n"
-                 f"{VERDICT} {VERDICTS[True]}\n{VERDICT} {VERDICTS[False]}\nStep 1: x\nFeedback: {OK} {WRONG}"]
+# The framing and prompts are the method's (tasks.score_prompts): the toy documents and every preset's prompts agree.
+from ..tasks.score_prompts import (CRITIQUE, FRAMING_TEXTS, OK, QUESTION, REF_NAME, REFERENCE, REVIEW,  # noqa: F401
+                                   SOLUTION, VERDICT, VERDICTS, WRONG, apply_prompt, classifier_input,
+                                   critique_prompt, read_verdict, refine_prompt, verify_prompt)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -264,46 +256,6 @@ def critique_text(solution_steps: str, feedbacks: list[str]) -> str:
     if len(steps) != len(feedbacks):
         raise ValueError(f"critique_text: {len(steps)} steps, {len(feedbacks)} feedbacks")
     return "\n".join(f"Step {i}: {s}\nFeedback: {f}" for i, (s, f) in enumerate(zip(steps, feedbacks), 1))
-
-
-# ---------------------------------------------------------------------------------------------------
-# prompts: a document is one of these followed by its completion (a later notebook prompts the models with them)
-# ---------------------------------------------------------------------------------------------------
-def critique_prompt(question: str, hint: str, solution: str) -> str:
-    """SCORE's critique call: the question, a correct solution as the hint, the solution to check; the critique
-    (`Step i:` / `Feedback:` blocks) follows on the next line."""
-    return f"{QUESTION}{question}\n{REFERENCE}\n{hint}\n{SOLUTION}\n{solution}\n{CRITIQUE}"
-
-
-def apply_prompt(question: str, solution: str, critique: str) -> str:
-    """The refinement filter's call: a critique is given; the corrected solution follows on the next line."""
-    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{CRITIQUE}\n{critique}\n{sr.CORRECTION}"
-
-
-def refine_prompt(question: str, solution: str) -> str:
-    """The SCORE refiner's input: `refiner_target`'s text (first wrong step, Correction:, solution) follows."""
-    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}\n{REVIEW}"
-
-
-def verify_prompt(question: str, solution: str) -> str:
-    """A prompted verifier's call: it checks the solution step by step (`Step i:` / `Feedback:` blocks, as a
-    critique without a reference), then writes `Verdict: correct` or `Verdict: incorrect` (`read_verdict`)."""
-    return f"{classifier_input(question, solution)}\n{CRITIQUE}"
-
-
-def classifier_input(question: str, solution: str) -> str:
-    """The question and the solution: what the sequence-classifier verifier reads."""
-    return f"{QUESTION}{question}\n{SOLUTION}\n{solution}"
-
-
-_VERDICT_RE = re.compile(rf"^\s*{re.escape(VERDICT)}\s*({VERDICTS[True]}|{VERDICTS[False]})\b", re.M)
-
-
-def read_verdict(text: str) -> bool | None:
-    """A prompted verifier's output: True for `Verdict: incorrect` (it flags the solution), False for `Verdict:
-    correct`, None when there is no verdict line (the caller decides what an unreadable verdict means)."""
-    m = _VERDICT_RE.search(text)
-    return None if m is None else m.group(1) == VERDICTS[False]
 
 
 # ---------------------------------------------------------------------------------------------------
