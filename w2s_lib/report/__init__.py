@@ -11,6 +11,7 @@ the paper's numbers beside ours, and the report.
     paper_comparison(res)                 # configs/paper_results.yaml rows matching the preset's `paper:` key
     plot_accuracy(res), plot_pgr(res), plot_selection(res)
     write_report(res)                     # runs/<preset>/results.json, report.md and the PNGs next to it
+    res.summary["score"], score_rows(...)  # SCORE (notebooks 07-08): per seed, means, pooled sign tests
 
 Keys. Every evaluated model of a run is an `eval_<stage>/` directory; its key here follows
 configs/paper_results.yaml: weak (stage weak_model), strong_icl, full_weak_ft (sft_full_weak),
@@ -34,6 +35,7 @@ from w2s_lib.run.names import FIXED, stage_key
 from .collect import PAPER_RESULTS, Collected, SeedRun, collect, key_order
 from .markdown import markdown_table, write_report, write_results_json
 from .plots import plot_accuracy, plot_pgr, plot_selection
+from .score import SCORE_HEADER, score_rows, score_summary
 from .statistics import (BREAKDOWN_KEYS, COMPARISONS, MATH_LEVEL_GROUPS, REQUIRED_KEYS, breakdown, breakdown_frame,
                          has_train_2_gold, olympic_summary, orderings, pair_quality, paper_comparison, paper_results,
                          reading, results_frame, selection_quality, self_consistency, summarize, test_meta_values)

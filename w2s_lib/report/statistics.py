@@ -85,6 +85,11 @@ def summarize(res: Collected) -> dict:
     olympic = olympic_summary(res)
     if olympic:
         out["olympic"] = olympic
+    if res.preset.has_score:
+        from .score import score_summary
+        score = score_summary(res.preset, {r.seed: r.root for r in res.runs})
+        if score:
+            out["score"] = score
     return out
 
 

@@ -114,6 +114,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
                                   # (None: that verifier is not run)
         "train_split": "train_1", # the split SCORE samples and critiques; gold labels its samples
         "dev_size": 0,            # its last dev_size records are SCORE's dev split (the threshold is chosen there)
+        "train_size": 0,          # SCORE's train: the first train_size of the rest (0 = all of it)
         "sample_demos": 4,        # gold demos (train_split) in the sampling and answering prompt
         "demo_seed": 42,
         "n_samples": 10,          # samples per training question (the paper: 10 at T = 0.7, top_p 0.95)

@@ -49,7 +49,7 @@ def small_model(ctx: RunContext) -> str:
 def splits(ctx: RunContext) -> dict[str, list[Record]]:
     """SCORE's splits: {"train", "dev", "test"}. train and dev are `score.train_split` without / with its last
     `score.dev_size` records (in the run's order); the `score.sample_demos` demos are drawn from train (and are not
-    in it)."""
+    in it); `score.train_size` (when > 0) keeps the first that many of train."""
     sc = require_score(ctx)
     pool = load_split(ctx.root, sc["train_split"], hint=HINT_01)
     n_dev = int(sc["dev_size"])
@@ -58,7 +58,10 @@ def splits(ctx: RunContext) -> dict[str, list[Record]]:
                          f"{sc['train_split']} split has {len(pool)} records), got {n_dev}")
     train, dev = pool[:-n_dev], pool[-n_dev:]
     demo_ids = {r.id for r in demos(ctx, train)}
-    return {"train": [r for r in train if r.id not in demo_ids], "dev": dev, "test": load_split(ctx.root, "test")}
+    train = [r for r in train if r.id not in demo_ids]
+    if int(sc.get("train_size") or 0):
+        train = train[:int(sc["train_size"])]
+    return {"train": train, "dev": dev, "test": load_split(ctx.root, "test")}
 
 
 def demos(ctx: RunContext, train: list[Record] | None = None) -> list[Record]:
@@ -108,8 +111,9 @@ def critique_budget(ctx: RunContext) -> int:
 def _base_config(ctx: RunContext) -> dict:
     sc = require_score(ctx)
     return {"version": STAGE_VERSION, "small_model": small_model(ctx), "split": sc["train_split"],
-            "dev_size": int(sc["dev_size"]), "sample_demos": int(sc["sample_demos"]),
-            "demo_seed": int(sc["demo_seed"]), "generation": ctx.generation_config()}
+            "dev_size": int(sc["dev_size"]), "train_size": int(sc.get("train_size") or 0),
+            "sample_demos": int(sc["sample_demos"]), "demo_seed": int(sc["demo_seed"]),
+            "generation": ctx.generation_config()}
 
 
 def sample(ctx: RunContext, *, verbose: bool = True) -> Stage:

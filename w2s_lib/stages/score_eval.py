@@ -150,8 +150,10 @@ def refine(ctx: RunContext, *, verbose: bool = True) -> Stage:
     the first wrong step, `Correction:`, a corrected solution) and prompted self-refine (the small model applies
     its own check, `apply_prompt`). Rows {split, id, refiner_output, parsed, refined, refined_correct,
     self_refined, self_refined_correct}; an unparsed refiner output leaves the initial solution."""
-    config = {"version": STAGE_VERSION, "max_new_tokens": critique_budget(ctx), "generation": ctx.generation_config("eval")}
-    st = ctx.stage(SCORE_REFINED, config, deps={SCORE_INITIAL: HINT_08, SCORE_REFINER: HINT_07, SCORE_CHECKS: HINT_08}, verbose=verbose)
+    config = {"version": STAGE_VERSION, "max_new_tokens": critique_budget(ctx),
+              "generation": ctx.generation_config("eval")}
+    st = ctx.stage(SCORE_REFINED, config, deps={SCORE_INITIAL: HINT_08, SCORE_REFINER: HINT_07,
+                                                SCORE_CHECKS: HINT_08}, verbose=verbose)
     if st.done:
         return st
     recs, initial = _records(ctx), load_initial(ctx)
@@ -230,8 +232,8 @@ def train_classifier(ctx: RunContext, *, verbose: bool = True) -> Stage:
         return st
     rows = classifier_rows(ctx)
     if len({r["label"] for r in rows}) < 2:
-        raise ValueError(f"score_classifier: the small model's samples are all {'wrong' if rows[0]['label'] else 'right'}"
-                         f"; a classifier needs both labels")
+        every = "wrong" if rows and rows[0]["label"] else "right"
+        raise ValueError(f"score_classifier: the small model's samples are all {every}; a classifier needs both labels")
     if verbose:
         print(f"score_classifier: LoRA sequence classifier on {small_model(ctx)}: {len(rows)} samples, "
               f"{sum(r['label'] for r in rows)} wrong")
