@@ -14,9 +14,10 @@ prompt, as the build's few-shot check):
    says why not;
 3. **refinement filter**: the small model applies each kept critique (`critique.apply_prompt`, greedy); kept when
    the corrected solution's final answer is gold: the funnel pairs -> rule filter -> refinement filter;
-4. **verifiers**: each model's P(incorrect) for the small model's greedy solutions from the word after `Verdict:`
-   (`correct` vs `incorrect`), and the precision and recall of "this solution is wrong" at P >= 0.5; the oracle is
-   gold. The strong base as shipped (no SCORE documents) is not asked: it has never seen `Verdict:`.
+4. **verifiers**: each model checks the small model's greedy solutions step by step (`verify_prompt`, greedy) and
+   ends with a verdict; precision and recall of "this solution is wrong" (the first measurement, recorded in the
+   result file's older keys, read the probability of the word after `Verdict:` instead: the documents then had no
+   check before the verdict). The oracle is gold.
 
 Nothing here is fine-tuned: it says whether the continued bases have the skills SCORE's stages need.
 """
@@ -59,19 +60,11 @@ def final(text: str) -> str:
     return cq.final_answer(text if text.lstrip().startswith("Step ") else cq.as_steps(text))
 
 
-def p_incorrect(model, tok, prompts: list[str], batch: int = 32) -> list[float]:
-    """P(incorrect) / (P(correct) + P(incorrect)) for the word after each prompt (`... Verdict:`)."""
-    import torch
-    ids = {w: tok.convert_tokens_to_ids(tok.tokenize(f" {w}"))[0] for w in ("correct", "incorrect")}
-    tok.padding_side = "left"
-    out: list[float] = []
-    for i in range(0, len(prompts), batch):
-        enc = tok(prompts[i:i + batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            logits = model(**enc).logits[:, -1, :]
-        two = torch.stack([logits[:, ids["correct"]], logits[:, ids["incorrect"]]], dim=1).softmax(dim=1)
-        out += two[:, 1].tolist()
-    return out
+def verdicts(model, tok, prompts: list[str]) -> list[float]:
+    """1.0 where the model's check (greedy, after `verify_prompt`) ends `Verdict: incorrect`, else 0.0 (a check
+    without a readable verdict flags nothing, as in stages.score_eval)."""
+    from w2s_lib.tasks.score_prompts import read_verdict
+    return [1.0 if read_verdict(t) else 0.0 for t in generate(model, tok, prompts, sample=False, max_new=400, batch=16)]
 
 
 def flag_scores(p: list[float], wrong: list[bool], threshold: float = 0.5) -> dict:
@@ -161,11 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ver_prompts = [cq.verify_prompt(dev[i].question, cq.as_steps(greedy[i])) for i in range(args.n)]
     wrong = [final(g) != a for g, a in zip(greedy, gold)]
     result["verifiers"] = {"oracle": flag_scores([float(w) for w in wrong], wrong),
-                           "self (small, prompted)": flag_scores(p_incorrect(small, tok, ver_prompts), wrong)}
+                           "self (small, prompted)": flag_scores(verdicts(small, tok, ver_prompts), wrong)}
     if args.verifier:
         ver, vtok = load(args.verifier)
-        result["verifiers"]["strong (verifier phase, prompted)"] = flag_scores(p_incorrect(ver, vtok, ver_prompts),
-                                                                               wrong)
+        result["verifiers"]["strong (verifier phase, prompted)"] = flag_scores(verdicts(ver, vtok, ver_prompts), wrong)
     result["seconds"] = round(time.time() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

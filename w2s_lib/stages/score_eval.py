@@ -100,9 +100,9 @@ def verifier_models(ctx: RunContext) -> dict[str, str]:
 
 
 def check(ctx: RunContext, *, verbose: bool = True) -> Stage:
-    """Stage `score_checks`: each prompted verifier checks every initial solution (`verify_prompt`, greedy) and
+    """Stage `score_checks`: each prompted verifier checks every initial test solution (`verify_prompt`, greedy) and
     ends with a verdict. Rows {split, id, verifier, check (the text), flag (True: "incorrect", False: "correct",
-    None: no readable verdict)}."""
+    None: no readable verdict)}. Test only: a prompted verifier has no threshold to choose on dev."""
     models = verifier_models(ctx)
     config = {"version": STAGE_VERSION, "verifiers": models,
               "max_new_tokens": critique_budget(ctx), "generation": ctx.generation_config("eval")}
@@ -112,7 +112,7 @@ def check(ctx: RunContext, *, verbose: bool = True) -> Stage:
     recs, initial = _records(ctx), load_initial(ctx)
     metrics: dict = {}
     for name, model in models.items():
-        items = [{k: r[k] for k in ("split", "id", "position", "solution")} for r in initial]
+        items = [{k: r[k] for k in ("split", "id", "position", "solution")} for r in initial if r["split"] == "test"]
 
         def run(batch: list[dict], model: str = model, name: str = name) -> list[dict]:
             prompts = [SP.verify_prompt(recs[it["split"]][it["id"]].question, it["solution"]) for it in batch]
@@ -146,10 +146,11 @@ def check_blocks(check_text: str) -> str:
 # refiners
 # ---------------------------------------------------------------------------------------------------
 def refine(ctx: RunContext, *, verbose: bool = True) -> Stage:
-    """Stage `score_refined`: for every initial solution, the SCORE refiner's output (`refine_prompt`: feedback on
-    the first wrong step, `Correction:`, a corrected solution) and prompted self-refine (the small model applies
-    its own check, `apply_prompt`). Rows {split, id, refiner_output, parsed, refined, refined_correct,
-    self_refined, self_refined_correct}; an unparsed refiner output leaves the initial solution."""
+    """Stage `score_refined`: for every initial solution (dev, for the self-verifier's threshold, and test), the SCORE
+    refiner's output (`refine_prompt`: feedback on the first wrong step, `Correction:`, a corrected solution); for
+    every test solution, prompted self-refine (the small model applies its own check, `apply_prompt`). Rows {split,
+    id, refiner_output, parsed, refined, refined_correct, self_refined, self_refined_correct} (the self_ fields None
+    on dev); an unparsed refiner output leaves the initial solution."""
     config = {"version": STAGE_VERSION, "max_new_tokens": critique_budget(ctx),
               "generation": ctx.generation_config("eval")}
     st = ctx.stage(SCORE_REFINED, config, deps={SCORE_INITIAL: HINT_08, SCORE_REFINER: HINT_07,
@@ -185,12 +186,14 @@ def refine(ctx: RunContext, *, verbose: bool = True) -> Stage:
     with ctx.engine(refiner):
         a = st.sharded("refiner", items, ctx.shard_size(), run_refiner)
     with ctx.engine(small):
-        b = st.sharded("self_refine", items, ctx.shard_size(), run_self)
-    rows = [{**x, **y} for x, y in zip(a, b)]
+        b = st.sharded("self_refine", [it for it in items if it["split"] == "test"], ctx.shard_size(), run_self)
+    own = {(r["split"], r["id"]): r for r in b}
+    rows = [{**x, **own.get((x["split"], x["id"]), {"self_refined": None, "self_refined_correct": None})} for x in a]
     write_jsonl(st.path / "refined.jsonl", rows)
     st.commit({s: {"unparsed": sum(not r["parsed"] for r in rows if r["split"] == s),
                    "refined_accuracy": _mean([r["refined_correct"] for r in rows if r["split"] == s]),
-                   "self_refined_accuracy": _mean([r["self_refined_correct"] for r in rows if r["split"] == s])}
+                   "self_refined_accuracy": _mean([r["self_refined_correct"] for r in rows
+                                                   if r["split"] == s and r["self_refined_correct"] is not None])}
                for s in SPLITS})
     if verbose:
         m = st.metrics["test"]
@@ -265,7 +268,7 @@ def _by_split(rows: list[dict], split: str, key: str) -> list:
 
 def flags(ctx: RunContext, split: str, *, threshold: float | None = None) -> dict[str, list[bool] | None]:
     """Each verifier's flags ("this solution is wrong") on `split`'s initial solutions, in order; None for a
-    verifier this run does not have. The self-verifier flags at `threshold` (default: the one chosen on dev)."""
+    verifier this run does not have (the prompted ones check test only). The self-verifier flags at `threshold` (default: the one chosen on dev)."""
     initial = load_initial(ctx)
     ok = _by_split(initial, split, "correct")
     out: dict[str, list[bool] | None] = {"oracle": [not c for c in ok]}
@@ -275,7 +278,7 @@ def flags(ctx: RunContext, split: str, *, threshold: float | None = None) -> dic
     else:
         out["self_verifier"] = None
     for name in ("self_prompted", "strong_prompted"):
-        if name in verifier_models(ctx) and ctx.store.has(SCORE_CHECKS):
+        if name in verifier_models(ctx) and ctx.store.has(SCORE_CHECKS) and split == "test":   # checks: test only
             out[name] = [f is True for f in _by_split(load_checks(ctx, name), split, "flag")]
         else:
             out[name] = None
