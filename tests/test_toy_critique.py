@@ -271,3 +271,16 @@ def test_groups_are_refused_with_a_clear_error():
                                         ("Verdict: correctly", None)])
 def test_read_verdict(text, flag):
     assert cr.read_verdict(text) is flag
+
+
+def test_answer_first_critiques_open_with_the_references_answer_and_still_pass_the_rule_filter():
+    docs = cr.examples(cr.default_config(seed=5, mix={"critique": 1.0}, answer_first=True), 60)
+    for d in docs:
+        first, rest = d.critique.split("\n", 1)
+        assert first == cr.answer_line(d.gold) == f"The answer is {d.gold}, as in the {cr.REF_NAME}."
+        assert cr.final_answer(d.hint) == d.gold != cr.final_answer(d.solution)
+        # the opening line is not a block: the parsed critique is the one without it
+        assert sr.parse_critique(d.critique) == sr.parse_critique(rest)
+        assert sr.rule_filter(d.solution, d.critique, d.gold).kept
+    plain = cr.examples(cr.default_config(seed=5, mix={"critique": 1.0}), 60)
+    assert all(d.critique.startswith("Step 1: ") for d in plain)

@@ -250,6 +250,12 @@ def feedback(q: Question, lines: list[Line], *, reference: bool = True, missed: 
     return out
 
 
+def answer_line(reference_answer: int | str) -> str:
+    """The line a critique opens with when `ScoreDocsConfig.answer_first`: the reference solution's answer, read
+    before any step is checked (`method.score.parse_critique` skips text before the first step)."""
+    return f"The answer is {reference_answer}, as in the {REF_NAME}."
+
+
 def critique_text(solution_steps: str, feedbacks: list[str]) -> str:
     """`Step i: <copied step>` / `Feedback: ...` blocks (what `method.score.parse_critique` reads)."""
     steps = sr.split_steps(solution_steps)
@@ -274,6 +280,7 @@ class ScoreDocsConfig:
     p_correct: float = 0.5                # share of correct solutions in verification documents
     max_delta: int = 3                    # a planted wrong number is off by 1..max_delta
     p_missed: float = 0.3                 # critique / apply documents whose critic misses an arithmetic error
+    answer_first: bool = False            # a critique opens by naming the reference's answer (`answer_line`)
 
     def __post_init__(self):
         if self.holes not in HOLE_MODES:
@@ -433,6 +440,8 @@ class Generator:
         if kind == "critique":
             hint = as_steps(render(write(q, self._order(q, not_this=order)), task))
             crit = critique_text(steps, fbs)
+            if cfg.answer_first:
+                crit = f"{answer_line(q.answer)}\n{crit}"
             text = f"{critique_prompt(q.text, hint, steps)}\n{crit}"
             return Doc(kind, text, hint=hint, critique=crit, **common)
         if kind == "apply":
