@@ -298,8 +298,14 @@ def train_refiner(ctx: RunContext, *, verbose: bool = True) -> Stage:
         return st
     rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in refiner_rows(ctx)]
     if not rows:
-        raise ValueError("score_refiner: the refinement filter kept no critique, so there is nothing to train the "
-                         "refiner on (see score_critiques' refusal reasons and score_refinements)")
+        # No critique survived the filters: there is no refiner. Recorded as such (the small model, untrained, named
+        # as the stage's model, as a preference stage with no pairs does), so that 08 still runs and shows it: a
+        # refiner output without `Correction:` leaves the initial solution, so nothing is fixed or broken.
+        msg = ("WARNING score_refiner: the filters kept no critique, so there is no refiner to train; 08 asks the "
+               "untrained small model (see score_critiques' refusal reasons)")
+        print(msg, flush=True)
+        st.commit({"rows": 0, "trained": False, "model": small_model(ctx), "note": msg})
+        return st
     if verbose:
         print(f"score_refiner: SFT of {small_model(ctx)} on {len(rows)} refiner rows")
     m = ctx.train("sft", "score_refiner", small_model(ctx), rows, st.path / "model")
