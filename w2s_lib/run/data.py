@@ -311,9 +311,15 @@ def filter_olympicarena(records: Iterable[Record], *, language: str | None = "EN
         checks.append(("not text-only (has figures)", lambda m: m["modality"] == "text-only"))
     for t in drop_answer_types:
         checks.append((f"answer_type == {t}", lambda m, t=t: m["answer_type"] != t))
+    return _keep(records, [(reason, lambda r, ok=ok: ok(r.meta)) for reason, ok in checks])
+
+
+def _keep(records: Iterable[Record], checks: Sequence[tuple[str, Callable[[Record], bool]]]
+          ) -> tuple[list[Record], dict[str, int]]:
+    """(records passing every check, {reason: rows it dropped}); a row counts under the first check it fails."""
     kept, dropped = [], {reason: 0 for reason, _ in checks}
     for r in records:
-        failed = next((reason for reason, ok in checks if not ok(r.meta)), None)
+        failed = next((reason for reason, ok in checks if not ok(r)), None)
         if failed is None:
             kept.append(r)
         else:
@@ -426,3 +432,76 @@ def split_train(records: Sequence[Record], n_train_1: int, n_train_2: int,
 
 def _norm(text: str) -> str:
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------------------
+# SCORE (the second paper: Zhang et al., "Small Language Models Need Strong Verifiers to Self-Correct
+# Reasoning", Findings of ACL 2024): its GSM8K split and its MATH out-of-distribution subset
+# ---------------------------------------------------------------------------------------------------
+# GSM8K train (7,473 questions) shuffled; the first 6,500 are SCORE's training split (the run's train_1, sampled,
+# critiqued and used to train the refiner and the self-verifier), the next 973 its dev split (threshold search);
+# the test set is GSM8K test (1,319). There is no train_2.
+SCORE_GSM8K_SIZES = {"train_1": 6500, "dev": 973, "test": 1319}
+SCORE_SPLIT_SEED = 42      # our choice: the official code shuffles GSM8K train, but its seed is not known to us
+# The out-of-distribution MATH subset: Level 1 problems of these subjects with a numeric boxed answer and no `$`
+# in the problem (181 problems of the MATH test set in the paper).
+SCORE_MATH_SUBJECTS = ("Algebra", "Counting & Probability", "Prealgebra", "Number Theory")
+SCORE_MATH_CONFIGS = ("algebra", "counting_and_probability", "prealgebra", "number_theory")
+# "numeric": an optionally signed decimal number, as Python's float() reads it, without exponents, commas or
+# units  # our choice (the paper says numeric answers; `1,000`, `\frac{1}{2}` and `5\%` are not kept)
+_NUMERIC = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+
+
+def score_split(pool: Sequence[Record], n_train: int = SCORE_GSM8K_SIZES["train_1"],
+                n_dev: int = SCORE_GSM8K_SIZES["dev"], seed: int = SCORE_SPLIT_SEED) -> dict[str, list[Record]]:
+    """SCORE's split of a training pool: shuffled with `seed`, the first `n_train` records are train_1 and the
+    next `n_dev` dev (each kept in the pool's order, as split_train does); train_2 is empty. The same for every run
+    seed: like a benchmark's own split, it does not move with the run."""
+    train, dev = split_train(pool, n_train, n_dev, seed)
+    return {"train_1": train, "train_2": [], "dev": dev}
+
+
+def load_score_gsm8k(source: str | os.PathLike = GSM8K_HUB, test_source: str | os.PathLike | None = None, *,
+                     n_train: int = SCORE_GSM8K_SIZES["train_1"], n_dev: int = SCORE_GSM8K_SIZES["dev"],
+                     seed: int = SCORE_SPLIT_SEED,
+                     cache_dir: str | os.PathLike | None = None) -> dict[str, list[Record]]:
+    """SCORE's GSM8K: {train_1, train_2 (empty), dev, test} from GSM8K train (`source`) and test (`test_source`,
+    else `source`'s test split). A .jsonl `source` is the train pool only, so it needs `test_source`."""
+    if _is_jsonl_file(source) and test_source is None:
+        raise DataError(f"{source}: a JSONL train pool needs a test_source (the GSM8K test set)")
+    pool = load_gsm8k(source, "train", cache_dir=cache_dir)
+    if n_train + n_dev > len(pool):
+        raise DataError(f"{source}: SCORE's split takes {n_train} + {n_dev} training questions, the pool has "
+                        f"{len(pool)} (GSM8K train has 7,473)")
+    out = score_split(pool, n_train, n_dev, seed)
+    out["test"] = load_gsm8k(test_source or source, "test", cache_dir=cache_dir)
+    return out
+
+
+def is_numeric_answer(answer: str | None) -> bool:
+    """Whether a gold answer is a plain number (SCORE's MATH subset keeps only those)."""
+    return bool(answer) and _NUMERIC.fullmatch(answer.strip()) is not None
+
+
+def score_math_ood(records: Iterable[Record]) -> tuple[list[Record], dict[str, int]]:
+    """SCORE's out-of-distribution MATH subset of `records` (MATH test problems): Level 1, a subject of
+    SCORE_MATH_SUBJECTS, a numeric answer, no `$` in the problem. Returns (kept, dropped by first failing reason)."""
+    checks: list[tuple[str, Callable[[Record], bool]]] = [
+        ("level != 1", lambda r: r.meta.get("level") == 1),
+        (f"subject not in {list(SCORE_MATH_SUBJECTS)}", lambda r: r.meta.get("subject") in SCORE_MATH_SUBJECTS),
+        ("answer not numeric", lambda r: is_numeric_answer(r.answer)),
+        ("'$' in the problem", lambda r: "$" not in r.question),
+    ]
+    return _keep(records, checks)
+
+
+def load_score_math_ood(source: str | os.PathLike = MATH_HUB, *,
+                        cache_dir: str | os.PathLike | None = None) -> tuple[list[Record], dict[str, int]]:
+    """SCORE's MATH subset from a MATH test set: the hub's hendrycks MATH (only the four subjects' test splits
+    are read; 181 problems in the paper), a local folder laid out like it, or a MATH-format .jsonl (e.g. MATH500,
+    which holds far fewer of them)."""
+    if _is_jsonl_file(source):
+        records = load_jsonl_records(source, "math")
+    else:
+        records = load_math(source, "test", configs=SCORE_MATH_CONFIGS, cache_dir=cache_dir)
+    return score_math_ood(records)
