@@ -28,6 +28,10 @@ Sources and their row schemas
             Note: the paper's released code (src/inference_olympic.py) loads six subjects (no CS) and filters
             language and answer type only, not modality; its counts (train_2 6,020, test 313) include
             multi-modal rows. Pass text_only=False to reproduce that filter.
+  SCORE     the second paper's data (end of this module): its GSM8K split (`load_score_gsm8k`: train shuffled,
+            6,500 train_1 + 973 dev, no train_2; preset `dataset.split: score`) and its out-of-distribution MATH
+            subset (`load_score_math_ood`: Level 1 Algebra, Counting & Probability, Prealgebra, Number Theory
+            test problems with a numeric answer and no `$`; preset `score.ood_source`).
 """
 from __future__ import annotations
 
