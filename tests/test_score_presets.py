@@ -11,8 +11,8 @@ import pytest
 
 from w2s_lib.engines import costs
 from w2s_lib.engines.recipes import build_trl_config, load_recipe
-from w2s_lib.run.data import (SCORE_MATH_SUBJECTS, is_numeric_answer, load_jsonl_records, load_score_gsm8k,
-                              load_score_math_ood, score_math_ood, score_split, split_train)
+from w2s_lib.run.data import (SCORE_GSM8K, SCORE_MATH_SUBJECTS, is_numeric_answer, load_jsonl_records,
+                              load_score_gsm8k, load_score_math_ood, score_math_ood, score_split)
 from w2s_lib.run.jsonl import DataError
 from w2s_lib.run.pipeline import Notebook, for_preset, main
 from w2s_lib.run.presets import PresetError, list_presets, load_preset
@@ -20,6 +20,10 @@ from w2s_lib.run.presets import PresetError, list_presets, load_preset
 SCORE = ["paper-score-gsm8k-llama2-13b-chat", "paper-score-gsm8k-gemma-7b-it", "single-gpu-score"]
 SMALL = {"paper-score-gsm8k-llama2-13b-chat": "meta-llama/Llama-2-13b-chat-hf",
          "paper-score-gsm8k-gemma-7b-it": "google/gemma-7b-it", "single-gpu-score": "google/gemma-7b-it"}
+
+
+# main's rule: a preset with a SCORE run names both SCORE recipes
+RECIPES = "train: {score_refiner: configs/train/score_refiner.yaml, score_classifier: x/score_classifier.yaml}\n"
 
 
 def write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
@@ -44,8 +48,9 @@ def test_score_preset_has_the_papers_settings(name):
     assert p.generation["max_new_tokens"] == 512 and p.score["sample_demos"] == 8
     assert p.score["pairs_per_question"] == 0 and p.score["threshold_grid"] == [0.5, 1.0, 0.01]
     assert p.dataset["name"] == "gsm8k" and p.dataset["split"] == "score"
-    assert p.dataset["sizes"] == {"train_1": 6500, "dev": 973, "test": 1319}
+    assert p.dataset["sizes"] == {"train_1": 7473, "test": 1319} and p.score["dev_size"] == 973
     assert p.score["train_split"] == "train_1" and p.score["ood_source"] == "EleutherAI/hendrycks_math"
+    assert SCORE_GSM8K["train"] + SCORE_GSM8K["dev"] == SCORE_GSM8K["pool"] == p.dataset["sizes"]["train_1"]
     assert p.train["score_classifier"] == "configs/train/score_classifier_lora.yaml"
     assert p.recipe("score_refiner").exists()
     verifier = p.score["strong_verifier"]
@@ -68,7 +73,7 @@ def test_every_value_the_paper_does_not_state_is_marked(name):
         for line in re.findall(rf"^\s*{key}:.*$", text, flags=re.M):
             assert "# our choice" in line, f"{p.recipe('score_refiner')}: {line.strip()!r}"
     preset_text = Path(p.path).read_text()
-    for key in ("strong_verifier", "critique_max_new_tokens", "demo_seed"):
+    for key in ("strong_verifier", "critique_max_new_tokens", "demo_seed", "train_size", "sample_demos"):
         for line in re.findall(rf"^\s*{key}:.*$", preset_text, flags=re.M):
             assert "# our choice" in line, f"{p.path}: {line.strip()!r}"
 
@@ -92,31 +97,33 @@ def test_a_preset_that_names_no_model_runs_nothing_and_is_refused(tmp_path):
 
 def test_a_weak_model_without_a_strong_one_is_half_a_series(tmp_path):
     with pytest.raises(PresetError, match=r"p\.yaml:\d+: models\.strong_base is required for the weak-to-strong"):
-        load_preset(write(tmp_path, "dataset: {name: gsm8k}\nmodels: {weak_base: a/b}\nscore: {small_model: c/d}\n"))
+        load_preset(write(tmp_path, "dataset: {name: gsm8k}\nmodels: {weak_base: a/b}\nscore: {small_model: c/d}\n"
+                          + RECIPES))
 
 
 def test_a_score_only_preset_needs_only_the_small_model(tmp_path):
-    p = load_preset(write(tmp_path, "dataset: {name: gsm8k}\nscore: {small_model: org/small}\n"))
+    p = load_preset(write(tmp_path, "dataset: {name: gsm8k}\nscore: {small_model: org/small}\n" + RECIPES))
     assert p.has_score and not p.has_w2s
-    both = load_preset(write(tmp_path, "extends: toy\nscore: {small_model: org/small}\n", "both.yaml"))
+    both = load_preset(write(tmp_path, "extends: toy\nscore: {small_model: org/small}\n" + RECIPES, "both.yaml"))
     assert both.has_score and both.has_w2s
     toy = load_preset("toy")
     assert toy.has_w2s and toy.has_score == bool(toy.score.get("small_model"))
 
 
 @pytest.mark.parametrize("text, match", [
-    ("dataset: {name: gsm8k, split: score}\nscore: {small_model: a/b}\nmodels: {weak_base: a/b, strong_base: c/d}\n",
-     "no weak-to-strong models"),
-    ("dataset: {name: math, split: score}\nscore: {small_model: a/b}\n", "needs dataset.name gsm8k"),
-    ("dataset: {name: gsm8k, split: score, sizes: {train_1: 10, train_2: 5}}\nscore: {small_model: a/b}\n",
+    ("dataset: {name: gsm8k, split: score}\nscore: {small_model: a/b, dev_size: 9}\n"
+     "models: {weak_base: a/b, strong_base: c/d}\n", "no weak-to-strong models"),
+    ("dataset: {name: math, split: score}\nscore: {small_model: a/b, dev_size: 9}\n", "needs dataset.name gsm8k"),
+    ("dataset: {name: gsm8k, split: score, sizes: {train_1: 10, train_2: 5}}\nscore: {small_model: a/b, dev_size: 2}\n",
      "has no train_2"),
+    ("dataset: {name: gsm8k, split: score}\nscore: {small_model: a/b}\n", r"p\.yaml:2: .* needs score\.dev_size"),
     ("dataset: {name: gsm8k}\nscore: {small_model: a/b, ood_source: ./no/such/math.jsonl}\n",
      r"p\.yaml:2: score\.ood_source .* does not exist"),
     ("dataset: {name: gsm8k, split: scored}\nscore: {small_model: a/b}\n", "must be one of seeded, official, score"),
 ])
 def test_score_data_settings_are_checked_at_load(tmp_path, text, match):
     with pytest.raises(PresetError, match=match):
-        load_preset(write(tmp_path, text))
+        load_preset(write(tmp_path, text + RECIPES))
 
 
 # ---- data: SCORE's GSM8K split and its MATH subset ------------------------------------------------------------------
@@ -127,23 +134,26 @@ def release_gsm8k(shared_data) -> Path:
     return shared_data / "w2s_official" / "raw" / "gsm8k"
 
 
-def test_score_split_is_a_fixed_shuffle_into_train_and_dev(release_gsm8k):
+def test_score_split_is_a_fixed_shuffle_whose_first_part_is_train_and_last_part_dev(release_gsm8k):
     pool = load_jsonl_records(release_gsm8k / "train_1.jsonl", "gsm8k")         # 7,000 real GSM8K-style rows
-    s = score_split(pool, 6000, 973)
-    assert len(s["train_1"]) == 6000 and len(s["dev"]) == 973 and s["train_2"] == []
-    ids1, ids_dev = {r.id for r in s["train_1"]}, {r.id for r in s["dev"]}
-    assert not ids1 & ids_dev
-    assert [r.id for r in s["train_1"]] == [r.id for r in score_split(pool, 6000, 973)["train_1"]]   # same every call
-    # the same records as shuffling the pool and slicing, kept in the pool's order (split_train's rule)
-    assert (s["train_1"], s["dev"]) == split_train(pool, 6000, 973, 42)
-    assert [r.id for r in score_split(pool, 6000, 973, seed=1)["dev"]] != [r.id for r in s["dev"]]
+    s = score_split(pool)
+    assert sorted(r.id for r in s) == sorted(r.id for r in pool) and [r.id for r in s] != [r.id for r in pool]
+    assert [r.id for r in s] == [r.id for r in score_split(pool)]                 # the same every call and run seed
+    assert [r.id for r in score_split(pool, 6000)] == [r.id for r in s[:6000]]    # a cap keeps the shuffle's head
+    assert [r.id for r in score_split(pool, seed=1)] != [r.id for r in s]
+    # SCORE's stages take the last score.dev_size of train_1 as dev (w2s_lib.stages.score.splits): the shuffle's
+    # first part is SCORE's train, the next its dev, as the paper's shuffle-then-slice
+    train, dev = s[:-973], s[-973:]
+    assert len(train) == 7000 - 973 and not {r.id for r in train} & {r.id for r in dev}
+    with pytest.raises(ValueError, match="cannot take 7001 records from 7000"):
+        score_split(pool, 7001)
 
 
 def test_load_score_gsm8k_reads_train_and_test_and_refuses_a_small_pool(release_gsm8k):
-    with pytest.raises(DataError, match=r"takes 6500 \+ 973 training questions, the pool has 7000"):
-        load_score_gsm8k(release_gsm8k / "train_1.jsonl", release_gsm8k / "test.jsonl")
-    s = load_score_gsm8k(release_gsm8k / "train_1.jsonl", release_gsm8k / "test.jsonl", n_train=6000)
-    assert [len(s[k]) for k in ("train_1", "train_2", "dev", "test")] == [6000, 0, 973, 1319]
+    with pytest.raises(DataError, match=r"sizes\.train_1 is 7473, the pool has 7000 questions"):
+        load_score_gsm8k(release_gsm8k / "train_1.jsonl", release_gsm8k / "test.jsonl", n=SCORE_GSM8K["pool"])
+    s = load_score_gsm8k(release_gsm8k / "train_1.jsonl", release_gsm8k / "test.jsonl")
+    assert [len(s[k]) for k in ("train_1", "train_2", "test")] == [7000, 0, 1319]
     with pytest.raises(DataError, match="needs a test_source"):
         load_score_gsm8k(release_gsm8k / "train_1.jsonl")
 
@@ -191,7 +201,7 @@ def nbs(tmp_path: Path) -> list[Notebook]:
 
 
 def test_for_preset_keeps_the_series_the_preset_runs(tmp_path):
-    both = load_preset(write(tmp_path, "extends: toy\nscore: {small_model: org/small}\n"))
+    both = load_preset(write(tmp_path, "extends: toy\nscore: {small_model: org/small}\n" + RECIPES))
     w2s_only = load_preset(write(tmp_path, "extends: toy\nscore: {small_model: null}\n", "w2s.yaml"))
     steps = lambda p: [nb.step for nb in for_preset(nbs(tmp_path), p)]  # noqa: E731
     assert steps(load_preset("paper-score-gsm8k-gemma-7b-it")) == ["06", "07", "08"]
@@ -242,7 +252,8 @@ def test_a_score_only_preset_runs_07_08_then_the_report(series, tmp_path, capsys
 
 
 def test_a_preset_with_both_series_runs_01_to_05_then_07_08_then_the_report(series, tmp_path):
-    both = write(tmp_path, "extends: toy\nname: both\nseeds: [0]\nscore: {small_model: org/small}\n", "both.yaml")
+    both = write(tmp_path, "extends: toy\nname: both\nseeds: [0]\nscore: {small_model: org/small}\n" + RECIPES,
+                 "both.yaml")
     assert main(["--preset", str(both), "--notebooks-dir", str(series), "--runs-dir", str(tmp_path / "runs")]) == 0
     assert ran(tmp_path) == ["01", "02", "07", "08", "06"]
 
@@ -262,7 +273,7 @@ def test_dry_run_lists_score_stages_and_notebooks(name, series, capsys):
     out = capsys.readouterr().out
     assert "[07_score_data]" in out and "[08_score_verify]" in out and "[01_weak_data]" not in out
     assert "not measurements" in out and "no SCORE stage has run at full scale" in out
-    assert "train_1 6500, train_2 0, dev 973, test 1319" in out
+    assert "train_1 7473 (SCORE: train 6492, dev 973), train_2 0, test 1319" in out
     assert "per seed then once: 07_score_data.ipynb, 08_score_verify.ipynb, 06_results.ipynb" in out
 
 
@@ -270,19 +281,20 @@ def test_dry_run_lists_score_stages_and_notebooks(name, series, capsys):
 def test_score_plan_follows_the_preset(name):
     p = load_preset(name)
     steps = {s.name: s for s in costs.plan(p)}
-    n1, ns, cap = 6500, p.score["n_samples"], p.generation["max_new_tokens"]
-    assert steps["SCORE samples"].gen_cap == n1 * ns * cap and steps["SCORE samples"].model == SMALL[name]
+    n_train = 7473 - 973 - 8                      # train_1 minus dev minus the 8 demos drawn from it (stages.score)
+    ns, cap = p.score["n_samples"], p.generation["max_new_tokens"]
+    assert steps["SCORE samples"].rows == n_train and steps["SCORE samples"].model == SMALL[name]
+    assert steps["SCORE samples"].gen_cap == n_train * ns * cap
     pairs = steps["critiques"].rows
-    assert pairs == round(costs.score_pairs_per_question(ns) * n1) == 15 * n1   # every pair, c uniform on 0..10
+    assert pairs == round(costs.score_pairs_per_question(ns) * n_train) == 15 * n_train   # c uniform on 0..10
     assert steps["refinement filter"].rows == steps["refiner SFT"].rows == pairs
-    assert steps["self-verifier (LoRA classifier)"].rows == n1 * ns
-    for label, rows in (("test", 1319), ("dev", 973), ("MATH OOD", 181)):
-        for what in ("initial answers", "SCORE refiner", "prompted self-refine", "self-verifier scores"):
-            assert steps[f"{what} {label}"].rows == rows
-    for label in ("test", "MATH OOD"):
-        assert steps[f"strong verifier {label}"].model == p.score["strong_verifier"]
-        assert f"prompted self-verifier {label}" in steps and f"strong model as refiner {label}" in steps
-    assert "strong verifier dev" not in steps                 # a verdict needs no threshold on dev
+    assert steps["self-verifier (LoRA classifier)"].rows == n_train * ns
+    assert steps["initial answers dev"].rows == 973 and steps["initial answers test"].rows == 1319
+    assert steps["SCORE refiner dev + test"].rows == steps["self-verifier scores dev + test"].rows == 973 + 1319
+    for what in ("prompted self-verifier", "strong verifier", "prompted self-refine"):   # test only, as 08 runs them
+        assert steps[f"{what} test"].rows == 1319 and f"{what} dev" not in steps
+    assert steps["strong verifier test"].model == p.score["strong_verifier"]
+    assert {s.notebook for s in steps.values()} == {"07_score_data", "08_score_verify"}
     limit = p.compute["gpu_memory_gb"]
     for s in steps.values():
         assert s.memory_gb is None or s.memory_gb < limit, s.name

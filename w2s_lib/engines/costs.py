@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from w2s_lib.tasks import task_for
-from w2s_lib.run.data import PAPER_SIZES, SCORE_GSM8K_SIZES
+from w2s_lib.run.data import PAPER_SIZES, SCORE_GSM8K
 from .model_specs import GIB, KNOWN_MODELS, ModelSpec, model_spec  # noqa: F401 (the dry run's models)
 from w2s_lib.run.presets import Preset, load_preset, resolve
 
@@ -95,14 +95,20 @@ def _sizes(p: Preset) -> tuple[int, int, int]:
     name = p.dataset["name"]
     paper = PAPER_SIZES.get(name, (0, 0, 0))
     s = p.dataset.get("sizes") or {}
+    if p.dataset.get("split") == "score":             # SCORE's split: all of GSM8K train as train_1, no train_2
+        paper = (SCORE_GSM8K["pool"], 0, SCORE_GSM8K["test"])
     n1 = 0 if p.models.get("weak_model") else int(s.get("train_1", paper[0]))
-    n2 = int(s.get("train_2", 0 if p.dataset.get("split") == "score" else paper[1]))   # SCORE's split: no train_2
-    return n1, n2, int(s.get("test", paper[2]))
+    return n1, int(s.get("train_2", paper[1])), int(s.get("test", paper[2]))
 
 
-def _dev_size(p: Preset) -> int:
-    s = p.dataset.get("sizes") or {}
-    return int(s.get("dev", SCORE_GSM8K_SIZES["dev"] if p.dataset.get("split") == "score" else 0))
+def _score_sizes(p: Preset) -> tuple[int, int]:
+    """(SCORE's train, SCORE's dev) questions: w2s_lib.stages.score.splits takes the last score.dev_size records of
+    train_1 as dev, draws score.sample_demos demos out of the rest, and keeps score.train_size of it when set."""
+    sc = p.score
+    n1 = _sizes(p)[0]
+    dev = int(sc.get("dev_size") or 0)
+    train = max(0, n1 - dev - int(sc.get("sample_demos") or 0))
+    return (min(train, int(sc["train_size"])) if int(sc.get("train_size") or 0) else train), dev
 
 
 def _recipe(p: Preset, job: str) -> dict:
@@ -354,8 +360,8 @@ def _w2s_plan(p: Preset, est: _Estimator) -> list[Step]:
 # number c of correct samples among N is taken as uniform on 0..N (no measurement: a small model's per-question
 # accuracy is spread out), so every-pair critiquing gives mean(c (N - c)) pairs per question: 15 at N = 10. The
 # filters' yields are unknown before a run: the refinement filter and the refiner's SFT are counted for every pair
-# (upper bounds). The MATH out-of-distribution subset has SCORE_MATH_OOD problems (the paper's count).
-CRITIQUE_FACTOR, REFINER_FEEDBACK, CHECK_DEMOS, SCORE_MATH_OOD = 2, 30, 4, 181
+# (upper bounds). Notebook 08 does not evaluate the MATH out-of-distribution subset yet (score.ood_source): not counted.
+CRITIQUE_FACTOR, REFINER_FEEDBACK, CHECK_DEMOS = 2, 30, 4
 
 
 def score_pairs_per_question(n_samples: int, cap: int = 0) -> float:
@@ -368,9 +374,8 @@ def score_pairs_per_question(n_samples: int, cap: int = 0) -> float:
 def _score_plan(p: Preset, est: _Estimator) -> list[Step]:
     sc = p.score
     q, resp = LENGTHS.get(p.dataset["name"], LENGTHS["toy"])
-    n1, _, nt = _sizes(p)
-    n_train = n1 if sc.get("train_split", "train_1") == "train_1" else _sizes(p)[1]
-    nd = _dev_size(p)
+    nt = _sizes(p)[2]
+    n_train, nd = _score_sizes(p)
     max_new, crit_new = int(p.generation["max_new_tokens"]), int(sc["critique_max_new_tokens"])
     small, strong = p.score_model("small_model"), (p.score_model("strong_verifier") if sc.get("strong_verifier")
                                                    else None)
@@ -403,31 +408,26 @@ def _score_plan(p: Preset, est: _Estimator) -> list[Step]:
         + crit, mean=resp, cap=max_new)
     train(nb7, "refiner SFT", small, "score_refiner", pairs, q + resp + fixed,
           "first-error feedback + Correction: + solution (every pair kept: an upper bound)")
-    train(nb7, "self-verifier (LoRA classifier)", small, "score_classifier", n_train * ns, q + resp,
-          f"the {n_train * ns} sampled solutions labelled by correctness")
-    sets = [("test", nt), ("dev", nd)] + ([("MATH OOD", SCORE_MATH_OOD)] if sc.get("ood_source") else [])
-    for label, rows in sets:
-        if not rows:
-            continue
-        gen(nb8, f"initial answers {label}", small, rows, f"{label}, greedy, {sd}-shot", prompt=shots, mean=resp,
-            cap=max_new)
-        gen(nb8, f"SCORE refiner {label}", small, rows, f"{label}: the fine-tuned refiner on every initial answer",
-            prompt=q + resp + REFINER_FEEDBACK, mean=fixed, cap=max_new)
-        gen(nb8, f"prompted self-refine {label}", small, rows, f"{label}: the small model, no SFT (baseline)",
-            prompt=2 * (q + resp + fixed) + q + resp, mean=fixed, cap=max_new)
-        gen(nb8, f"self-verifier scores {label}", small, rows, f"{label}: P(incorrect) from the classifier (a "
-            "forward pass, no generation)", prompt=q + resp, mean=0, cap=1)
+    # 08 (w2s_lib.stages.score_eval): greedy answers and the refiner on dev and test (dev chooses the self-verifier's
+    # threshold); the prompted checks and the prompted self-refine baseline on test only (no threshold to choose)
+    for label, rows in (("dev", nd), ("test", nt)):
+        if rows:
+            gen(nb8, f"initial answers {label}", small, rows, f"{label}, greedy, {sd}-shot", prompt=shots, mean=resp,
+                cap=max_new)
     check_prompt = CHECK_DEMOS * (q + resp + crit) + q + resp
-    for label, rows in sets:
-        if label == "dev" or not rows:          # prompted verifiers give a verdict: no threshold to choose on dev
-            continue
-        gen(nb8, f"prompted self-verifier {label}", small, rows, f"{label}, {CHECK_DEMOS}-shot 'correct or "
-            "incorrect, and explain'", prompt=check_prompt, mean=crit, cap=crit_new)
-        if strong:
-            gen(nb8, f"strong verifier {label}", strong, rows, f"{label}, {CHECK_DEMOS}-shot (the paper: GPT-4)",
-                prompt=check_prompt, mean=crit, cap=crit_new)
-            gen(nb8, f"strong model as refiner {label}", strong, rows, f"{label}, prompted, 2 demos (baseline)",
-                prompt=2 * (q + resp + fixed) + q + resp, mean=fixed, cap=max_new)
+    gen(nb8, "prompted self-verifier test", small, nt, f"test, {CHECK_DEMOS}-shot step-by-step check, then a verdict",
+        prompt=check_prompt, mean=crit, cap=crit_new)
+    if strong:
+        gen(nb8, "strong verifier test", strong, nt, f"test, {CHECK_DEMOS}-shot step-by-step check, then a verdict "
+            "(the paper: GPT-4)", prompt=check_prompt, mean=crit, cap=crit_new)
+    gen(nb8, "SCORE refiner dev + test", small, nd + nt, "the fine-tuned refiner on every initial answer",
+        prompt=q + resp + REFINER_FEEDBACK, mean=fixed, cap=max_new)
+    gen(nb8, "prompted self-refine test", small, nt, "the small model with its own check, no SFT (baseline)",
+        prompt=check_prompt + crit, mean=fixed, cap=max_new)
+    train(nb8, "self-verifier (LoRA classifier)", small, "score_classifier", n_train * ns, q + resp,
+          f"the {n_train * ns} sampled solutions labelled by correctness")
+    gen(nb8, "self-verifier scores dev + test", small, nd + nt, "P(incorrect) from the classifier (a forward pass, "
+        "no generation)", prompt=q + resp, mean=0, cap=1)
     return steps
 
 
@@ -460,10 +460,11 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
     seeds = list(seeds if seeds is not None else p.seeds)
     gpus = int(p.compute.get("gpus") or 0)
     n1, n2, nt = _sizes(p)
-    nd = _dev_size(p)
+    nd = _score_sizes(p)[1] if p.has_score else 0
     series = " + ".join(x for x, on in (("weak-to-strong (01-05)", p.has_w2s), ("SCORE (07-08)", p.has_score)) if on)
     lines = [f"preset {p.name} ({_rel(str(p.path))}): {p.description.strip()}",
-             f"  dataset {p.dataset['name']}: train_1 {n1}, train_2 {n2}, {f'dev {nd}, ' if nd else ''}test {nt}; "
+             f"  dataset {p.dataset['name']}: train_1 {n1}{f' (SCORE: train {_score_sizes(p)[0]}, dev {nd})' if nd else ''}"
+             f", train_2 {n2}, test {nt}; "
              f"seeds {seeds}; series: {series}, then the report (06)"]
     if p.has_w2s:
         lines += [f"  weak: {p.models.get('weak_model') or p.models.get('weak_base')}"
@@ -478,7 +479,8 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
         lines += [f"  SCORE: small model {sc['small_model']}; strong verifier {sc.get('strong_verifier') or 'none'}; "
                   f"split {p.dataset.get('split') or 'seeded'}, samples {sc['train_split']} x {sc['n_samples']} at "
                   f"T={sc['temperature']} top_p={sc['top_p']}, {sc['sample_demos']}-shot; pairs per question "
-                  f"{sc['pairs_per_question'] or 'all'}; MATH OOD {sc.get('ood_source') or 'not evaluated'}"]
+                  f"{sc['pairs_per_question'] or 'all'}; MATH OOD subset: "
+                  f"{'from ' + sc['ood_source'] + ', not evaluated by 08 yet' if sc.get('ood_source') else 'none'}"]
     lines += [f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
              f"subprocess={bool(p.generation.get('subprocess'))}; training: {p.train.get('launcher')}"
              f" x{p.train.get('num_processes') or 1} {p.train.get('accelerate_config') or ''}".rstrip(),

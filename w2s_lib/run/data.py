@@ -28,8 +28,9 @@ Sources and their row schemas
             Note: the paper's released code (src/inference_olympic.py) loads six subjects (no CS) and filters
             language and answer type only, not modality; its counts (train_2 6,020, test 313) include
             multi-modal rows. Pass text_only=False to reproduce that filter.
-  SCORE     the second paper's data (end of this module): its GSM8K split (`load_score_gsm8k`: train shuffled,
-            6,500 train_1 + 973 dev, no train_2; preset `dataset.split: score`) and its out-of-distribution MATH
+  SCORE     the second paper's data (end of this module): its GSM8K split (`load_score_gsm8k`: train shuffled
+            as train_1, SCORE's 6,500 train then 973 dev, no train_2; preset `dataset.split: score` with
+            `score.dev_size: 973`) and its out-of-distribution MATH
             subset (`load_score_math_ood`: Level 1 Algebra, Counting & Probability, Prealgebra, Number Theory
             test problems with a numeric answer and no `$`; preset `score.ood_source`).
 """
@@ -442,10 +443,11 @@ def _norm(text: str) -> str:
 # SCORE (the second paper: Zhang et al., "Small Language Models Need Strong Verifiers to Self-Correct
 # Reasoning", Findings of ACL 2024): its GSM8K split and its MATH out-of-distribution subset
 # ---------------------------------------------------------------------------------------------------
-# GSM8K train (7,473 questions) shuffled; the first 6,500 are SCORE's training split (the run's train_1, sampled,
-# critiqued and used to train the refiner and the self-verifier), the next 973 its dev split (threshold search);
-# the test set is GSM8K test (1,319). There is no train_2.
-SCORE_GSM8K_SIZES = {"train_1": 6500, "dev": 973, "test": 1319}
+# GSM8K train (7,473 questions) shuffled; the first 6,500 are SCORE's training split, the next 973 its dev split
+# (threshold search); the test set is GSM8K test (1,319). In the run's splits: train_1 = the whole shuffled pool in
+# the shuffled order, and `score.dev_size: 973` makes SCORE's stages take its last 973 as dev and the rest as train
+# (w2s_lib.stages.score.splits): the paper's split. There is no train_2.
+SCORE_GSM8K = {"pool": 7473, "train": 6500, "dev": 973, "test": 1319}
 SCORE_SPLIT_SEED = 42      # our choice: the official code shuffles GSM8K train, but its seed is not known to us
 # The out-of-distribution MATH subset: Level 1 problems of these subjects with a numeric boxed answer and no `$`
 # in the problem (181 problems of the MATH test set in the paper).
@@ -456,30 +458,35 @@ SCORE_MATH_CONFIGS = ("algebra", "counting_and_probability", "prealgebra", "numb
 _NUMERIC = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
 
 
-def score_split(pool: Sequence[Record], n_train: int = SCORE_GSM8K_SIZES["train_1"],
-                n_dev: int = SCORE_GSM8K_SIZES["dev"], seed: int = SCORE_SPLIT_SEED) -> dict[str, list[Record]]:
-    """SCORE's split of a training pool: shuffled with `seed`, the first `n_train` records are train_1 and the
-    next `n_dev` dev (each kept in the pool's order, as split_train does); train_2 is empty. The same for every run
-    seed: like a benchmark's own split, it does not move with the run."""
-    train, dev = split_train(pool, n_train, n_dev, seed)
-    return {"train_1": train, "train_2": [], "dev": dev}
+def score_split(pool: Sequence[Record], n: int | None = None, seed: int = SCORE_SPLIT_SEED) -> list[Record]:
+    """SCORE's train_1: `pool` shuffled with `seed`, its first `n` records (default: all) in the shuffled order, so
+    that the first 6,500 are SCORE's training split and the next 973 its dev (the last `score.dev_size` of train_1).
+    The same for every run seed: like a benchmark's own split, it does not move with the run."""
+    n = len(pool) if n is None else n
+    if not 0 < n <= len(pool):
+        raise ValueError(f"cannot take {n} records from {len(pool)}")
+    ids = [r.id for r in pool]
+    if len(set(ids)) != len(ids):
+        raise DataError("score_split: records have duplicate ids")
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    return [pool[i] for i in order[:n]]
 
 
 def load_score_gsm8k(source: str | os.PathLike = GSM8K_HUB, test_source: str | os.PathLike | None = None, *,
-                     n_train: int = SCORE_GSM8K_SIZES["train_1"], n_dev: int = SCORE_GSM8K_SIZES["dev"],
-                     seed: int = SCORE_SPLIT_SEED,
+                     n: int | None = None, seed: int = SCORE_SPLIT_SEED,
                      cache_dir: str | os.PathLike | None = None) -> dict[str, list[Record]]:
-    """SCORE's GSM8K: {train_1, train_2 (empty), dev, test} from GSM8K train (`source`) and test (`test_source`,
-    else `source`'s test split). A .jsonl `source` is the train pool only, so it needs `test_source`."""
+    """SCORE's GSM8K as the run's splits: {train_1: score_split of GSM8K train (`source`), train_2: [] , test: GSM8K
+    test (`test_source`, else `source`'s test split)}. A .jsonl `source` is the train pool only: it needs
+    `test_source`. `n` (dataset.sizes.train_1) keeps the first n of the shuffle (default: all 7,473)."""
     if _is_jsonl_file(source) and test_source is None:
         raise DataError(f"{source}: a JSONL train pool needs a test_source (the GSM8K test set)")
     pool = load_gsm8k(source, "train", cache_dir=cache_dir)
-    if n_train + n_dev > len(pool):
-        raise DataError(f"{source}: SCORE's split takes {n_train} + {n_dev} training questions, the pool has "
-                        f"{len(pool)} (GSM8K train has 7,473)")
-    out = score_split(pool, n_train, n_dev, seed)
-    out["test"] = load_gsm8k(test_source or source, "test", cache_dir=cache_dir)
-    return out
+    if n is not None and n > len(pool):
+        raise DataError(f"{source}: dataset.sizes.train_1 is {n}, the pool has {len(pool)} questions (GSM8K train "
+                        f"has {SCORE_GSM8K['pool']:,}: SCORE's {SCORE_GSM8K['train']:,} train + {SCORE_GSM8K['dev']} dev)")
+    return {"train_1": score_split(pool, n, seed), "train_2": [],
+            "test": load_gsm8k(test_source or source, "test", cache_dir=cache_dir)}
 
 
 def is_numeric_answer(answer: str | None) -> bool:

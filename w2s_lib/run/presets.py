@@ -22,7 +22,8 @@ Which series a preset runs is read from the models it names, nothing else:
 A preset that names neither is refused, and so is one that names a weak model but no `models.strong_base` (half of
 the weak-to-strong series). A SCORE-only preset (paper-score-*, single-gpu-score) leaves `models` empty; its Stage I
 / II sections keep their defaults and are not used. `dataset.split: score` is SCORE's own GSM8K split
-(w2s_lib.run.data.load_score_gsm8k): train_1 = SCORE's training split, dev, test, no train_2.
+(w2s_lib.run.data.load_score_gsm8k): train_1 = GSM8K train shuffled (SCORE's 6,500 train, then its 973 dev: the last
+`score.dev_size`), test, no train_2.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
         "test_source": None,      # MATH500 / separate test set source
         "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files) |
-                                  # score (SCORE's fixed GSM8K split: train_1 6,500 + dev 973, no train_2)
+                                  # score (SCORE's fixed GSM8K split: train_1 = GSM8K train shuffled, its last
+                                  # score.dev_size = 973 are dev; no train_2)
         "sizes": {},              # {train_1, train_2, test, dev}: caps/sizes per split
         "toy": {},                # toy world generator settings (w2s_lib.toy.task)
         "olympic": {},            # OlympicArena filters: subjects, language, text_only
@@ -318,6 +320,9 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         if sections["dataset"]["sizes"].get("train_2"):
             raise PresetError(f"{at('dataset', 'sizes')}: dataset.split: score has no train_2; remove "
                               "dataset.sizes.train_2")
+        if not score["dev_size"]:
+            raise PresetError(f"{at('score', 'dev_size')}: dataset.split: score needs score.dev_size (the paper: 973, "
+                              "the last 973 of the shuffled GSM8K train)")
     grid = sections["score"]["threshold_grid"]
     if len(grid) != 3 or not grid[0] <= grid[1] or grid[2] <= 0:
         raise PresetError(f"{at('score', 'threshold_grid')}: score.threshold_grid is [low, high, step] with "
