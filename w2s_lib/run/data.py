@@ -425,14 +425,20 @@ def split_train(records: Sequence[Record], n_train_1: int, n_train_2: int,
     Each split keeps the records' original order (so reading it is like reading the dataset)."""
     if n_train_1 < 0 or n_train_2 < 0 or n_train_1 + n_train_2 > len(records):
         raise ValueError(f"cannot take {n_train_1} + {n_train_2} records from {len(records)}")
-    ids = [r.id for r in records]
-    if len(set(ids)) != len(ids):
-        raise DataError("split_train: records have duplicate ids")
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
+    order = _shuffled(records, seed, "split_train")
     first = sorted(order[:n_train_1])
     second = sorted(order[n_train_1:n_train_1 + n_train_2])
     return [records[i] for i in first], [records[i] for i in second]
+
+
+def _shuffled(records: Sequence[Record], seed: int, who: str) -> list[int]:
+    """The records' positions shuffled with `seed` (records must have distinct ids: a split is a set of ids)."""
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{who}: records have duplicate ids")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    return order
 
 
 def _norm(text: str) -> str:
@@ -465,12 +471,7 @@ def score_split(pool: Sequence[Record], n: int | None = None, seed: int = SCORE_
     n = len(pool) if n is None else n
     if not 0 < n <= len(pool):
         raise ValueError(f"cannot take {n} records from {len(pool)}")
-    ids = [r.id for r in pool]
-    if len(set(ids)) != len(ids):
-        raise DataError("score_split: records have duplicate ids")
-    order = list(range(len(pool)))
-    random.Random(seed).shuffle(order)
-    return [pool[i] for i in order[:n]]
+    return [pool[i] for i in _shuffled(pool, seed, "score_split")[:n]]
 
 
 def load_score_gsm8k(source: str | os.PathLike = GSM8K_HUB, test_source: str | os.PathLike | None = None, *,
