@@ -12,8 +12,9 @@ from w2s_lib.run.pipeline import main
 from w2s_lib.run.presets import list_presets, load_preset
 from w2s_lib.engines.recipes import PAPER_LORA_TARGETS, build_trl_config, load_recipe
 
-PAPER = [n for n in list_presets() if n.startswith("paper-")]
-GPU = [n for n in list_presets() if n.startswith(("paper-", "single-gpu"))]
+# the weak-to-strong presets (the SCORE presets, paper-score-* and single-gpu-score: tests/test_score_presets.py)
+PAPER = [n for n in list_presets() if n.startswith("paper-") and load_preset(n).has_w2s]
+GPU = [n for n in list_presets() if n.startswith(("paper-", "single-gpu")) and load_preset(n).has_w2s]
 
 # (dataset, weak, strong, max_new_tokens, pairs per question, Stage I iterations) from the paper's release
 EXPECTED = {
@@ -105,7 +106,8 @@ def test_recipes_with_the_presets_overrides_build_under_pinned_trl(name, tmp_pat
 def test_model_table_matches_published_parameter_counts():
     published = {"meta-llama/Llama-2-7b-hf": 6.74e9, "meta-llama/Llama-2-70b-hf": 68.98e9, "google/gemma-2b": 2.51e9,
                  "mistralai/Mistral-7B-v0.1": 7.24e9, "meta-llama/Meta-Llama-3-8B-Instruct": 8.03e9,
-                 "meta-llama/Meta-Llama-3-70B": 70.55e9, "Qwen/Qwen2.5-0.5B": 0.494e9,
+                 "meta-llama/Meta-Llama-3-70B": 70.55e9, "meta-llama/Meta-Llama-3-70B-Instruct": 70.55e9,
+                 "meta-llama/Llama-2-13b-chat-hf": 13.02e9, "google/gemma-7b-it": 8.54e9, "Qwen/Qwen2.5-0.5B": 0.494e9,
                  "Qwen/Qwen2.5-1.5B": 1.54e9, "Qwen/Qwen2.5-7B": 7.62e9}
     assert set(published) == set(KNOWN_MODELS)
     for ref, n in published.items():
@@ -130,12 +132,16 @@ def test_every_preset_dry_runs(name, capsys):
     assert main(["--preset", name, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"preset {name}" in out and "ESTIMATES" in out and "no model was loaded" in out
-    for nb in ("01_weak_data", "02_selection", "03_stage1_sft", "04_stage2_preference"):
-        assert f"[{nb}]" in out
     p = load_preset(name)
+    for nb in ("01_weak_data", "02_selection", "03_stage1_sft", "04_stage2_preference"):
+        assert (f"[{nb}]" in out) == p.has_w2s
+    for nb in ("07_score_data", "08_score_verify"):
+        assert (f"[{nb}]" in out) == p.has_score
     steps = plan(p)
     if p.compute.get("gpus"):
-        assert all(s.memory_gb and s.gpu_hours for s in steps if s.rows), name   # every hub model is in the table
+        # every hub model is in the table (a step whose recipe file is missing says so and estimates nothing)
+        assert all(s.memory_gb and s.gpu_hours for s in steps if s.rows and not
+                   any("not found: no estimate" in n for n in s.notes)), name
         assert all(s.memory_gb < p.compute["gpu_memory_gb"] for s in steps if s.memory_gb), name
         assert "GPU-hours" in out
         if p.train["launcher"] == "accelerate":

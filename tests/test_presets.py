@@ -7,8 +7,9 @@ from w2s_lib.run.presets import PresetError, list_presets, load_preset
 def test_every_preset_loads_and_validates(name):
     p = load_preset(name)
     assert p.name == name
+    assert p.has_w2s or p.has_score
     assert p.stage2["min_conf"] <= p.stage2["flip_conf"]
-    for job in ("strong_sft", "dpo", "orpo"):
+    for job in ("strong_sft", "dpo", "orpo") if p.has_w2s else ("score_refiner",):
         assert p.recipe(job).exists()
 
 

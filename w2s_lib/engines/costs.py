@@ -3,7 +3,8 @@ memory and GPU-hours, without loading (or downloading) a model.
 
     steps = plan(load_preset("paper-gsm8k-llama2-7b"))
     print(format_plan(preset, steps))         # what `python -m w2s_lib --preset NAME --dry-run` prints
-    python -m w2s_lib.engines.costs           # the markdown cost table of docs/gpu.md, for every GPU preset
+    python -m w2s_lib.engines.costs           # the markdown cost tables of docs/gpu.md, for every GPU preset
+                                              # (weak-to-strong 01-05, and SCORE 07-08: its assumptions by _score_plan)
 
 Everything here is an ESTIMATE from stated assumptions, not a measurement:
 - Model shapes come from KNOWN_MODELS (the models' published config.json values) or from a local config.json;
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from w2s_lib.tasks import task_for
-from w2s_lib.run.data import PAPER_SIZES
+from w2s_lib.run.data import PAPER_SIZES, SCORE_GSM8K
 from .model_specs import GIB, KNOWN_MODELS, ModelSpec, model_spec  # noqa: F401 (the dry run's models)
 from w2s_lib.run.presets import Preset, load_preset, resolve
 
@@ -94,19 +95,39 @@ def _sizes(p: Preset) -> tuple[int, int, int]:
     name = p.dataset["name"]
     paper = PAPER_SIZES.get(name, (0, 0, 0))
     s = p.dataset.get("sizes") or {}
+    if p.dataset.get("split") == "score":             # SCORE's split: all of GSM8K train as train_1, no train_2
+        paper = (SCORE_GSM8K["pool"], 0, SCORE_GSM8K["test"])
     n1 = 0 if p.models.get("weak_model") else int(s.get("train_1", paper[0]))
     return n1, int(s.get("train_2", paper[1])), int(s.get("test", paper[2]))
+
+
+def _score_sizes(p: Preset) -> tuple[int, int]:
+    """(SCORE's train, SCORE's dev) questions: w2s_lib.stages.score.splits takes the last score.dev_size records of
+    train_1 as dev, draws score.sample_demos demos out of the rest, and keeps score.train_size of it when set."""
+    sc = p.score
+    n1 = _sizes(p)[0]
+    dev = int(sc.get("dev_size") or 0)
+    train = max(0, n1 - dev - int(sc.get("sample_demos") or 0))
+    return (min(train, int(sc["train_size"])) if int(sc.get("train_size") or 0) else train), dev
 
 
 def _recipe(p: Preset, job: str) -> dict:
     from .training import load_recipe
 
-    r = load_recipe(p.recipe(job))
-    trl = {**r.trl, **p.overrides(job)}
-    return {"lora": r.lora, "epochs": float(trl.get("num_train_epochs", 3)), "batch": int(
+    if job == "score_classifier":       # a sequence-classifier recipe: not a TRL generation kind; read as written
+        import yaml
+
+        raw = yaml.safe_load(p.recipe(job).read_text(encoding="utf-8")) or {}
+        r_trl, r_lora, backend, save = dict(raw.get("trl") or {}), raw.get("lora"), raw.get("backend", "trl"), \
+            raw.get("save", "adapter")
+    else:
+        r = load_recipe(p.recipe(job))
+        r_trl, r_lora, backend, save = r.trl, r.lora, r.backend, r.save
+    trl = {**r_trl, **p.overrides(job)}
+    return {"lora": r_lora, "epochs": float(trl.get("num_train_epochs", 3)), "batch": int(
         trl.get("per_device_train_batch_size", 8)), "max_length": int(trl.get("max_length") or 1024),
         "max_steps": int(trl.get("max_steps", -1) or -1), "accum": int(trl.get("gradient_accumulation_steps", 1)),
-        "path": str(p.recipe(job)), "backend": r.backend, "save": r.save}
+        "path": str(p.recipe(job)), "backend": backend, "save": save}
 
 
 class _Estimator:
@@ -164,6 +185,9 @@ class _Estimator:
 
     # -- training ------------------------------------------------------------------------------------------
     def train(self, step: Step, model: str, job: str, rows: int, row_tokens: int, pref: bool) -> None:
+        if not self.p.train.get(job) or not self.p.recipe(job).exists():
+            step.notes.append(f"train.{job} recipe {self.p.train.get(job) or '(not set)'} not found: no estimate")
+            return
         spec, r = model_spec(model), _recipe(self.p, job)
         lora = r["lora"]
         kind = "LoRA r=%s" % lora.get("r", 8) if lora else "full"
@@ -242,9 +266,14 @@ def _rel(path: str) -> str:
 
 
 def plan(p: Preset, gpus: int | None = None) -> list[Step]:
-    """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time.
+    """The stages the notebooks run for one seed of preset `p`, with estimated sizes, tokens, memory and time:
+    the weak-to-strong series (01-05) when the preset runs it, then SCORE (07-08) when it does.
     `gpus`: plan for that many GPUs (one seed's share under `--jobs`) instead of the preset's compute.gpus."""
     est = _Estimator(p, gpus)
+    return (_w2s_plan(p, est) if p.has_w2s else []) + (_score_plan(p, est) if p.has_score else [])
+
+
+def _w2s_plan(p: Preset, est: _Estimator) -> list[Step]:
     task = task_for(p)
     ds = task.name
     q, resp = LENGTHS.get(ds, LENGTHS["toy"])
@@ -325,6 +354,83 @@ def plan(p: Preset, gpus: int | None = None) -> list[Step]:
     return steps
 
 
+# SCORE (notebooks 07-08). Its "Step i:" solutions are taken as long as the release's responses (LENGTHS); a critique
+# copies every step and adds a feedback line of about its length (CRITIQUE_FACTOR x a solution); the refiner writes one
+# feedback line and `Correction:` (REFINER_FEEDBACK tokens) before the corrected solution. Pairs per question: the
+# number c of correct samples among N is taken as uniform on 0..N (no measurement: a small model's per-question
+# accuracy is spread out), so every-pair critiquing gives mean(c (N - c)) pairs per question: 15 at N = 10. The
+# filters' yields are unknown before a run: the refinement filter and the refiner's SFT are counted for every pair
+# (upper bounds). Notebook 08 does not evaluate the MATH out-of-distribution subset yet (score.ood_source): not counted.
+CRITIQUE_FACTOR, REFINER_FEEDBACK, CHECK_DEMOS = 2, 30, 4
+
+
+def score_pairs_per_question(n_samples: int, cap: int = 0) -> float:
+    """Expected (incorrect, correct) pairs per question with c correct of n_samples uniform on 0..n_samples; `cap`
+    (score.pairs_per_question) > 0 keeps at most that many per question."""
+    per_c = [c * (n_samples - c) for c in range(n_samples + 1)]
+    return sum(min(x, cap) if cap else x for x in per_c) / len(per_c)
+
+
+def _score_plan(p: Preset, est: _Estimator) -> list[Step]:
+    sc = p.score
+    q, resp = LENGTHS.get(p.dataset["name"], LENGTHS["toy"])
+    nt = _sizes(p)[2]
+    n_train, nd = _score_sizes(p)
+    max_new, crit_new = int(p.generation["max_new_tokens"]), int(sc["critique_max_new_tokens"])
+    small, strong = p.score_model("small_model"), (p.score_model("strong_verifier") if sc.get("strong_verifier")
+                                                   else None)
+    ns, sd = int(sc["n_samples"]), int(sc["sample_demos"])
+    crit = CRITIQUE_FACTOR * resp
+    fixed = resp + REFINER_FEEDBACK
+    steps: list[Step] = []
+
+    def gen(nb: str, name: str, model: str, rows: int, detail: str, *, prompt: int, mean: int, cap: int,
+            n: int = 1) -> None:
+        st = Step(nb, name, "generate", model, rows, detail)
+        est.generate(st, model, rows * prompt, rows * n, min(mean, cap), cap)
+        steps.append(st)
+
+    def train(nb: str, name: str, model: str, job: str, rows: int, row_tokens: int, detail: str) -> None:
+        st = Step(nb, name, "train", model, rows, detail)
+        est.train(st, model, job, rows, row_tokens, False)
+        steps.append(st)
+
+    nb7, nb8 = "07_score_data", "08_score_verify"
+    shots = q + sd * (q + resp + 2)
+    gen(nb7, "SCORE samples", small, n_train, f"{sc.get('train_split', 'train_1')}, {ns} samples at "
+        f"T={sc['temperature']} top_p={sc['top_p']}, {sd}-shot", prompt=shots, mean=resp, cap=max_new, n=ns)
+    per_q = score_pairs_per_question(ns, int(sc.get("pairs_per_question") or 0))
+    pairs = int(round(per_q * n_train))
+    gen(nb7, "critiques", small, pairs, f"~{per_q:.1f} (incorrect, correct) pairs per question (c of {ns} correct "
+        "taken uniform), greedy, 2 demos", prompt=2 * (q + 2 * resp + crit) + q + 2 * resp, mean=crit, cap=crit_new)
+    gen(nb7, "refinement filter", small, pairs, "refine each critiqued solution, greedy, 2 demos (after the rule "
+        "filter, a CPU check; counted for every pair: an upper bound)", prompt=2 * (q + resp + crit + resp) + q + resp
+        + crit, mean=resp, cap=max_new)
+    train(nb7, "refiner SFT", small, "score_refiner", pairs, q + resp + fixed,
+          "first-error feedback + Correction: + solution (every pair kept: an upper bound)")
+    # 08 (w2s_lib.stages.score_eval): greedy answers and the refiner on dev and test (dev chooses the self-verifier's
+    # threshold); the prompted checks and the prompted self-refine baseline on test only (no threshold to choose)
+    for label, rows in (("dev", nd), ("test", nt)):
+        if rows:
+            gen(nb8, f"initial answers {label}", small, rows, f"{label}, greedy, {sd}-shot", prompt=shots, mean=resp,
+                cap=max_new)
+    check_prompt = CHECK_DEMOS * (q + resp + crit) + q + resp
+    gen(nb8, "prompted self-verifier test", small, nt, f"test, {CHECK_DEMOS}-shot step-by-step check, then a verdict",
+        prompt=check_prompt, mean=crit, cap=crit_new)
+    if strong:
+        gen(nb8, "strong verifier test", strong, nt, f"test, {CHECK_DEMOS}-shot step-by-step check, then a verdict "
+            "(the paper: GPT-4)", prompt=check_prompt, mean=crit, cap=crit_new)
+    gen(nb8, "SCORE refiner dev + test", small, nd + nt, "the fine-tuned refiner on every initial answer",
+        prompt=q + resp + REFINER_FEEDBACK, mean=fixed, cap=max_new)
+    gen(nb8, "prompted self-refine test", small, nt, "the small model with its own check, no SFT (baseline)",
+        prompt=check_prompt + crit, mean=fixed, cap=max_new)
+    train(nb8, "self-verifier (LoRA classifier)", small, "score_classifier", n_train * ns, q + resp,
+          f"the {n_train * ns} sampled solutions labelled by correctness")
+    gen(nb8, "self-verifier scores dev + test", small, nd + nt, "P(incorrect) from the classifier (a forward pass, "
+        "no generation)", prompt=q + resp, mean=0, cap=1)
+    return steps
+
+
 def totals(steps: list[Step]) -> dict[str, Any]:
     """GPU-hours, wall hours and tokens per notebook and in all (one seed)."""
     out: dict[str, Any] = {}
@@ -354,21 +460,36 @@ def format_plan(p: Preset, steps: list[Step], seeds: list[int] | None = None) ->
     seeds = list(seeds if seeds is not None else p.seeds)
     gpus = int(p.compute.get("gpus") or 0)
     n1, n2, nt = _sizes(p)
+    nd = _score_sizes(p)[1] if p.has_score else 0
+    series = " + ".join(x for x, on in (("weak-to-strong (01-05)", p.has_w2s), ("SCORE (07-08)", p.has_score)) if on)
     lines = [f"preset {p.name} ({_rel(str(p.path))}): {p.description.strip()}",
-             f"  dataset {p.dataset['name']}: train_1 {n1}, train_2 {n2}, test {nt}; seeds {seeds}",
-             f"  weak: {p.models.get('weak_model') or p.models.get('weak_base')}"
-             f"{' (given as-is)' if p.models.get('weak_model') else ' (+ SFT on train_1)'}; "
-             f"strong: {p.models['strong_base']}",
-             f"  method: split {p.dataset.get('split') or 'seeded'}, comparator {p.stage1.get('comparator') or 'math'}, "
-             f"demos {p.icl.get('demos') or 'sampled'}, stop {list(p.generation['stop']) if p.generation.get('stop') else 'default'}, "
-             f"cleanup {p.generation.get('cleanup') or 'strip'}",
-             f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
+             f"  dataset {p.dataset['name']}: train_1 {n1}{f' (SCORE: train {_score_sizes(p)[0]}, dev {nd})' if nd else ''}"
+             f", train_2 {n2}, test {nt}; "
+             f"seeds {seeds}; series: {series}, then the report (06)"]
+    if p.has_w2s:
+        lines += [f"  weak: {p.models.get('weak_model') or p.models.get('weak_base')}"
+                  f"{' (given as-is)' if p.models.get('weak_model') else ' (+ SFT on train_1)'}; "
+                  f"strong: {p.models['strong_base']}",
+                  f"  method: split {p.dataset.get('split') or 'seeded'}, comparator "
+                  f"{p.stage1.get('comparator') or 'math'}, demos {p.icl.get('demos') or 'sampled'}, stop "
+                  f"{list(p.generation['stop']) if p.generation.get('stop') else 'default'}, "
+                  f"cleanup {p.generation.get('cleanup') or 'strip'}"]
+    if p.has_score:
+        sc = p.score
+        lines += [f"  SCORE: small model {sc['small_model']}; strong verifier {sc.get('strong_verifier') or 'none'}; "
+                  f"split {p.dataset.get('split') or 'seeded'}, samples {sc['train_split']} x {sc['n_samples']} at "
+                  f"T={sc['temperature']} top_p={sc['top_p']}, {sc['sample_demos']}-shot; pairs per question "
+                  f"{sc['pairs_per_question'] or 'all'}; MATH OOD subset: "
+                  f"{'from ' + sc['ood_source'] + ', not evaluated by 08 yet' if sc.get('ood_source') else 'none'}"]
+    lines += [f"  generation: {p.generation['backend']}, max_new_tokens {p.generation['max_new_tokens']}, "
              f"subprocess={bool(p.generation.get('subprocess'))}; training: {p.train.get('launcher')}"
              f" x{p.train.get('num_processes') or 1} {p.train.get('accelerate_config') or ''}".rstrip(),
              "  hardware assumed: " + (f"{gpus} GPU(s) of {p.compute.get('gpu_memory_gb') or 80} GB at {GPU_NAME} "
                                        f"speed ({GPU_PEAK_FLOPS / 1e12:.0f} bf16 TFLOP/s)"
                                        if gpus else "CPU (toy-world speeds measured on 2 cores)"),
-             "  ESTIMATES from stated assumptions (w2s_lib/engines/costs.py docstring), not measurements.", ""]
+             "  ESTIMATES from stated assumptions (w2s_lib/engines/costs.py docstring), not measurements"
+             + ("; no SCORE stage has run at full scale, and its filters' yields are upper bounds." if p.has_score
+                else "."), ""]
     current = None
     for s in steps:
         if s.notebook != current:
@@ -439,12 +560,38 @@ def cost_table(names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")   # recipes are parsed against TRL's ORPO config
+def score_cost_table(names: list[str]) -> str:
+    """Markdown: SCORE's GPU-hours per notebook and per seed, peak memory, for each preset that runs SCORE
+    (docs/gpu.md). A step whose recipe is missing counts nothing (the dry run says so)."""
+    lines = ["| preset | GPUs | 07 SCORE data | 08 verify | GPU-h / seed | wall h / seed | peak GB/GPU |",
+             "|" + "---|" * 7]
+    for name in names:
+        p = load_preset(name)
+        t = totals([s for s in plan(p) if s.notebook.startswith(("07", "08"))])
+        g = lambda nb: f"{t.get(nb, {}).get('gpu_hours', 0):.1f}"  # noqa: E731
+        lines.append(f"| {name} | {p.compute.get('gpus')} | {g('07_score_data')} | {g('08_score_verify')} | "
+                     f"{t['total']['gpu_hours']:.1f} | {t['total']['wall_hours']:.1f} | "
+                     f"{t['total']['memory_gb']:.0f} |")
+    return "\n".join(lines)
+
+
+def gpu_presets() -> tuple[list[str], list[str]]:
+    """(GPU presets that run the weak-to-strong series, GPU presets that run SCORE): the cost tables' rows."""
     from w2s_lib.run.presets import list_presets
 
-    names = argv if argv else [n for n in list_presets() if int(load_preset(n).compute.get("gpus") or 0) > 0]
-    print(cost_table(names))
+    gpu = [load_preset(n) for n in list_presets()]
+    gpu = [p for p in gpu if int(p.compute.get("gpus") or 0) > 0]
+    return [p.name for p in gpu if p.has_w2s], [p.name for p in gpu if p.has_score]
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")   # recipes are parsed against TRL's ORPO config
+    if argv:
+        presets = [load_preset(n) for n in argv]
+        w2s, score = [p.name for p in presets if p.has_w2s], [p.name for p in presets if p.has_score]
+    else:
+        w2s, score = gpu_presets()
+    print("\n\n".join(t for t in ([cost_table(w2s)] if w2s else []) + ([score_cost_table(score)] if score else [])))
     return 0
 
 

@@ -58,6 +58,10 @@ KNOWN_MODELS: dict[str, ModelSpec] = {
     "mistralai/Mistral-7B-v0.1": ModelSpec(32, 4096, 14336, 32, 8, 32000),
     "meta-llama/Meta-Llama-3-8B-Instruct": ModelSpec(32, 4096, 14336, 32, 8, 128256),
     "meta-llama/Meta-Llama-3-70B": ModelSpec(80, 8192, 28672, 64, 8, 128256),
+    # SCORE's small models (the second paper) and the open strong verifier that replaces its GPT-4
+    "meta-llama/Llama-2-13b-chat-hf": ModelSpec(40, 5120, 13824, 40, 40, 32000),
+    "google/gemma-7b-it": ModelSpec(28, 3072, 24576, 16, 16, 256000, head_dim=256, tied=True),
+    "meta-llama/Meta-Llama-3-70B-Instruct": ModelSpec(80, 8192, 28672, 64, 8, 128256),
     # current small open models (single-gpu presets)
     "Qwen/Qwen2.5-0.5B": ModelSpec(24, 896, 4864, 14, 2, 151936, tied=True, qkv_bias=True),
     "Qwen/Qwen2.5-1.5B": ModelSpec(28, 1536, 8960, 12, 2, 151936, tied=True, qkv_bias=True),

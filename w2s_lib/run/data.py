@@ -28,6 +28,11 @@ Sources and their row schemas
             Note: the paper's released code (src/inference_olympic.py) loads six subjects (no CS) and filters
             language and answer type only, not modality; its counts (train_2 6,020, test 313) include
             multi-modal rows. Pass text_only=False to reproduce that filter.
+  SCORE     the second paper's data (end of this module): its GSM8K split (`load_score_gsm8k`: train shuffled
+            as train_1, SCORE's 6,500 train then 973 dev, no train_2; preset `dataset.split: score` with
+            `score.dev_size: 973`) and its out-of-distribution MATH
+            subset (`load_score_math_ood`: Level 1 Algebra, Counting & Probability, Prealgebra, Number Theory
+            test problems with a numeric answer and no `$`; preset `score.ood_source`).
 """
 from __future__ import annotations
 
@@ -311,9 +316,15 @@ def filter_olympicarena(records: Iterable[Record], *, language: str | None = "EN
         checks.append(("not text-only (has figures)", lambda m: m["modality"] == "text-only"))
     for t in drop_answer_types:
         checks.append((f"answer_type == {t}", lambda m, t=t: m["answer_type"] != t))
+    return _keep(records, [(reason, lambda r, ok=ok: ok(r.meta)) for reason, ok in checks])
+
+
+def _keep(records: Iterable[Record], checks: Sequence[tuple[str, Callable[[Record], bool]]]
+          ) -> tuple[list[Record], dict[str, int]]:
+    """(records passing every check, {reason: rows it dropped}); a row counts under the first check it fails."""
     kept, dropped = [], {reason: 0 for reason, _ in checks}
     for r in records:
-        failed = next((reason for reason, ok in checks if not ok(r.meta)), None)
+        failed = next((reason for reason, ok in checks if not ok(r)), None)
         if failed is None:
             kept.append(r)
         else:
@@ -414,15 +425,95 @@ def split_train(records: Sequence[Record], n_train_1: int, n_train_2: int,
     Each split keeps the records' original order (so reading it is like reading the dataset)."""
     if n_train_1 < 0 or n_train_2 < 0 or n_train_1 + n_train_2 > len(records):
         raise ValueError(f"cannot take {n_train_1} + {n_train_2} records from {len(records)}")
-    ids = [r.id for r in records]
-    if len(set(ids)) != len(ids):
-        raise DataError("split_train: records have duplicate ids")
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
+    order = _shuffled(records, seed, "split_train")
     first = sorted(order[:n_train_1])
     second = sorted(order[n_train_1:n_train_1 + n_train_2])
     return [records[i] for i in first], [records[i] for i in second]
 
 
+def _shuffled(records: Sequence[Record], seed: int, who: str) -> list[int]:
+    """The records' positions shuffled with `seed` (records must have distinct ids: a split is a set of ids)."""
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{who}: records have duplicate ids")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def _norm(text: str) -> str:
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------------------
+# SCORE (the second paper: Zhang et al., "Small Language Models Need Strong Verifiers to Self-Correct
+# Reasoning", Findings of ACL 2024): its GSM8K split and its MATH out-of-distribution subset
+# ---------------------------------------------------------------------------------------------------
+# GSM8K train (7,473 questions) shuffled; the first 6,500 are SCORE's training split, the next 973 its dev split
+# (threshold search); the test set is GSM8K test (1,319). In the run's splits: train_1 = the whole shuffled pool in
+# the shuffled order, and `score.dev_size: 973` makes SCORE's stages take its last 973 as dev and the rest as train
+# (w2s_lib.stages.score.splits): the paper's split. There is no train_2.
+SCORE_GSM8K = {"pool": 7473, "train": 6500, "dev": 973, "test": 1319}
+SCORE_SPLIT_SEED = 42      # our choice: the official code shuffles GSM8K train, but its seed is not known to us
+# The out-of-distribution MATH subset: Level 1 problems of these subjects with a numeric boxed answer and no `$`
+# in the problem (181 problems of the MATH test set in the paper).
+SCORE_MATH_SUBJECTS = ("Algebra", "Counting & Probability", "Prealgebra", "Number Theory")
+SCORE_MATH_CONFIGS = ("algebra", "counting_and_probability", "prealgebra", "number_theory")
+# "numeric": an optionally signed decimal number, as Python's float() reads it, without exponents, commas or
+# units  # our choice (the paper says numeric answers; `1,000`, `\frac{1}{2}` and `5\%` are not kept)
+_NUMERIC = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+
+
+def score_split(pool: Sequence[Record], n: int | None = None, seed: int = SCORE_SPLIT_SEED) -> list[Record]:
+    """SCORE's train_1: `pool` shuffled with `seed`, its first `n` records (default: all) in the shuffled order, so
+    that the first 6,500 are SCORE's training split and the next 973 its dev (the last `score.dev_size` of train_1).
+    The same for every run seed: like a benchmark's own split, it does not move with the run."""
+    n = len(pool) if n is None else n
+    if not 0 < n <= len(pool):
+        raise ValueError(f"cannot take {n} records from {len(pool)}")
+    return [pool[i] for i in _shuffled(pool, seed, "score_split")[:n]]
+
+
+def load_score_gsm8k(source: str | os.PathLike = GSM8K_HUB, test_source: str | os.PathLike | None = None, *,
+                     n: int | None = None, seed: int = SCORE_SPLIT_SEED,
+                     cache_dir: str | os.PathLike | None = None) -> dict[str, list[Record]]:
+    """SCORE's GSM8K as the run's splits: {train_1: score_split of GSM8K train (`source`), train_2: [] , test: GSM8K
+    test (`test_source`, else `source`'s test split)}. A .jsonl `source` is the train pool only: it needs
+    `test_source`. `n` (dataset.sizes.train_1) keeps the first n of the shuffle (default: all 7,473)."""
+    if _is_jsonl_file(source) and test_source is None:
+        raise DataError(f"{source}: a JSONL train pool needs a test_source (the GSM8K test set)")
+    pool = load_gsm8k(source, "train", cache_dir=cache_dir)
+    if n is not None and n > len(pool):
+        raise DataError(f"{source}: dataset.sizes.train_1 is {n}, the pool has {len(pool)} questions (GSM8K train "
+                        f"has {SCORE_GSM8K['pool']:,}: SCORE's {SCORE_GSM8K['train']:,} train + {SCORE_GSM8K['dev']} dev)")
+    return {"train_1": score_split(pool, n, seed), "train_2": [],
+            "test": load_gsm8k(test_source or source, "test", cache_dir=cache_dir)}
+
+
+def is_numeric_answer(answer: str | None) -> bool:
+    """Whether a gold answer is a plain number (SCORE's MATH subset keeps only those)."""
+    return bool(answer) and _NUMERIC.fullmatch(answer.strip()) is not None
+
+
+def score_math_ood(records: Iterable[Record]) -> tuple[list[Record], dict[str, int]]:
+    """SCORE's out-of-distribution MATH subset of `records` (MATH test problems): Level 1, a subject of
+    SCORE_MATH_SUBJECTS, a numeric answer, no `$` in the problem. Returns (kept, dropped by first failing reason)."""
+    checks: list[tuple[str, Callable[[Record], bool]]] = [
+        ("level != 1", lambda r: r.meta.get("level") == 1),
+        (f"subject not in {list(SCORE_MATH_SUBJECTS)}", lambda r: r.meta.get("subject") in SCORE_MATH_SUBJECTS),
+        ("answer not numeric", lambda r: is_numeric_answer(r.answer)),
+        ("'$' in the problem", lambda r: "$" not in r.question),
+    ]
+    return _keep(records, checks)
+
+
+def load_score_math_ood(source: str | os.PathLike = MATH_HUB, *,
+                        cache_dir: str | os.PathLike | None = None) -> tuple[list[Record], dict[str, int]]:
+    """SCORE's MATH subset from a MATH test set: the hub's hendrycks MATH (only the four subjects' test splits
+    are read; 181 problems in the paper), a local folder laid out like it, or a MATH-format .jsonl (e.g. MATH500,
+    which holds far fewer of them)."""
+    if _is_jsonl_file(source):
+        records = load_jsonl_records(source, "math")
+    else:
+        records = load_math(source, "test", configs=SCORE_MATH_CONFIGS, cache_dir=cache_dir)
+    return score_math_ood(records)

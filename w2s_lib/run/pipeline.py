@@ -6,7 +6,8 @@
     python -m w2s_lib --list-presets
     python -m w2s_lib --preset smoke -p strong_base=/tmp/my_model          # a notebook parameter
 
-Per seed, the per-seed notebooks (01 .. 05) run in order with the parameters `preset`, `seed` and `run_dir`
+Per seed, the per-seed notebooks of the series the preset runs (01 .. 05 when it names models.strong_base, the
+weak-to-strong series; 07, 08 when it names score.small_model, SCORE; both when it names both) run in order with the parameters `preset`, `seed` and `run_dir`
 (only those the notebook's `parameters` cell declares). Each executed notebook and its log (the cells' stdout and
 stderr) land in `<run_dir>/notebooks/`, e.g. runs/toy/seed0/notebooks/01_weak_data.ipynb and .log. The results
 notebook (06) runs once after all seeds, in `runs/<preset>/notebooks/`, and writes runs/<preset>/report.md.
@@ -50,6 +51,8 @@ from .paths import NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
 from .pipeline_checks import MODEL_PARAMS, check_params, check_writable, lock_notes, take_locks
 
 REPORT_STEP = "06"                      # the notebook that collects all seeds (runs once per preset)
+W2S_STEPS = ("01", "02", "03", "04", "05")   # the weak-to-strong series: presets with models.strong_base
+SCORE_STEPS = ("07", "08")                   # SCORE, the second paper: presets with score.small_model
 # The kernel's own log (e.g. ipykernel's warning that it talks over local TCP) would interleave with our progress
 # lines; errors still show.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
@@ -82,6 +85,21 @@ def select(notebooks: list[Notebook], start: str | None, until: str | None) -> l
     """The notebooks with start <= number <= until (by their two-digit prefix)."""
     lo, hi = _step(start) if start else "00", _step(until) if until else "99"
     return [nb for nb in notebooks if lo <= nb.step <= hi]
+
+
+def for_preset(notebooks: list[Notebook], preset) -> list[Notebook]:
+    """The notebooks of the series `preset` runs: 01-05 only when it runs the weak-to-strong series
+    (`Preset.has_w2s`), 07-08 only when it runs SCORE (`Preset.has_score`); the report (06) and any other number
+    always."""
+    skip = set() if preset.has_w2s else set(W2S_STEPS)
+    skip |= set() if preset.has_score else set(SCORE_STEPS)
+    return [nb for nb in notebooks if nb.step not in skip]
+
+
+def series_text(preset) -> str:
+    """Which series a preset runs, in words (for messages)."""
+    return " and ".join(x for x, on in (("the weak-to-strong series (01-05)", preset.has_w2s),
+                                        ("SCORE (07-08)", preset.has_score)) if on)
 
 
 def _step(value: str) -> str:
@@ -410,14 +428,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     all_nbs = find_notebooks(args.notebooks_dir)
-    chosen = select(all_nbs, args.start, args.until)
+    chosen = for_preset(select(all_nbs, args.start, args.until), preset)
     per_seed = [nb for nb in chosen if nb.step != REPORT_STEP]
     report_nb = next((nb for nb in all_nbs if nb.step == REPORT_STEP), None)
     run_report_nb = not args.no_report and report_nb is not None and (args.report or report_nb in chosen)
     seeds = args.seeds if args.seeds is not None else preset.seeds
     if not per_seed and not run_report_nb:
         print(f"error: no notebooks to run in {args.notebooks_dir} (range {args.start or 'start'}.."
-              f"{args.until or 'end'})", file=sys.stderr)
+              f"{args.until or 'end'}; preset {preset.name} runs {series_text(preset)})", file=sys.stderr)
         return 2
     if args.report and report_nb is None:
         print(f"error: --report needs a {REPORT_STEP}_*.ipynb notebook in {args.notebooks_dir}", file=sys.stderr)

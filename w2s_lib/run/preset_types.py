@@ -103,7 +103,7 @@ TYPES: dict[str, dict[str, Check]] = {
     # (`source`, `test_source`, in `format`; docs/bring_your_own_dataset.md)
     "dataset": {"name": string(none=False), "format": one_of("gsm8k", "math", "olympicarena", "w2s"),
                 "source": string(), "test_source": string(),
-                "split": one_of("seeded", "official"), "sizes": mapping(integer(0)), "toy": mapping(),
+                "split": one_of("seeded", "official", "score"), "sizes": mapping(integer(0)), "toy": mapping(),
                 "olympic": mapping()},
     "models": {"weak_base": string(), "strong_base": string(), "weak_model": string(), "dtype": string(none=False)},
     "generation": {"backend": one_of("transformers", "vllm"), "max_new_tokens": integer(1),
@@ -129,7 +129,7 @@ TYPES: dict[str, dict[str, Check]] = {
               "dev_size": integer(0), "train_size": integer(0), "sample_demos": integer(0), "demo_seed": integer(), "n_samples": integer(1),
               "temperature": number(0), "top_p": number(0, 1, lo_open=True), "critique_max_new_tokens": integer(1),
               "pairs_per_question": integer(0), "pair_seed": integer(),
-              "threshold_grid": list_of(number(0, 1))},
+              "threshold_grid": list_of(number(0, 1)), "ood_source": string()},
     "compute": {"threads": integer(1, none=True), "gpus": integer(0), "gpu_memory_gb": number(0, lo_open=True, none=True)},
 }
 TOP_TYPES: dict[str, Check] = {"name": string(), "description": string(), "extends": string(),

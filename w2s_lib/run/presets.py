@@ -13,6 +13,17 @@ bad value (`n_samples: "four"`, `min_conf: "0.6"`, a local model path that does 
 is loaded (and so at `--dry-run`), naming the file, the line and the key, instead of silently falling back to a
 default or failing notebooks later. Values marked `# our choice` in a preset are settings
 the paper does not state.
+
+Which series a preset runs is read from the models it names, nothing else:
+- the weak-to-strong series (notebooks 01-05) when it names `models.strong_base` (`Preset.has_w2s`); it then
+  also needs `models.weak_base` (trained on train_1) or `models.weak_model` (used as-is);
+- SCORE, the second paper (notebooks 07-08), when it names `score.small_model` (`Preset.has_score`);
+- both when it names both (toy, smoke); the report (06) runs for every preset.
+A preset that names neither is refused, and so is one that names a weak model but no `models.strong_base` (half of
+the weak-to-strong series). A SCORE-only preset (paper-score-*, single-gpu-score) leaves `models` empty; its Stage I
+/ II sections keep their defaults and are not used. `dataset.split: score` is SCORE's own GSM8K split
+(w2s_lib.run.data.load_score_gsm8k): train_1 = GSM8K train shuffled (SCORE's 6,500 train, then its 973 dev: the last
+`score.dev_size`), test, no train_2.
 """
 from __future__ import annotations
 
@@ -42,7 +53,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "format": None,           # other datasets: the JSONL rows' format (w2s_lib.run.data.FORMATS; default w2s)
         "source": None,           # hub id or local path (gsm8k/math/olympicarena); toy: generator settings below
         "test_source": None,      # MATH500 / separate test set source
-        "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files)
+        "split": "seeded",        # seeded (split_train with the run's seed) | official (the paper's files) |
+                                  # score (SCORE's fixed GSM8K split: train_1 = GSM8K train shuffled, its last
+                                  # score.dev_size = 973 are dev; no train_2)
         "sizes": {},              # {train_1, train_2, test, dev}: caps/sizes per split
         "toy": {},                # toy world generator settings (w2s_lib.toy.task)
         "olympic": {},            # OlympicArena filters: subjects, language, text_only
@@ -124,6 +137,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "pairs_per_question": 0,  # (incorrect, correct) pairs critiqued per question; 0 = every pair (the paper)
         "pair_seed": 42,
         "threshold_grid": [0.5, 1.0, 0.01],   # the self-verifier's P(incorrect) grid, searched on dev
+        "ood_source": None,       # the MATH test set that SCORE's 181-problem out-of-distribution subset is cut from
+                                  # (w2s_lib.run.data.load_score_math_ood: hub id, local hub-shaped folder or a
+                                  # MATH-format .jsonl); None: no out-of-distribution evaluation
     },
     "compute": {
         "threads": None,          # torch threads (None = all cores)
@@ -175,6 +191,11 @@ class Preset:
         return {k: copy.deepcopy(getattr(self, k)) for k in
                 ("name", "description", "seeds", "dataset", "models", "generation", "icl", "train", "stage1",
                  "stage2", "eval", "compute", "score", "paper")}
+
+    @property
+    def has_w2s(self) -> bool:
+        """Whether the preset runs the weak-to-strong series (notebooks 01-05): it names `models.strong_base`."""
+        return bool(self.models.get("strong_base"))
 
     @property
     def has_score(self) -> bool:
@@ -266,10 +287,17 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
                 for section, defaults in SCHEMA.items()}
     if not sections["dataset"]["name"]:
         raise PresetError(f"{path}: dataset.name is required")
-    if not (sections["models"]["weak_model"] or sections["models"]["weak_base"]):
+    models, score = sections["models"], sections["score"]
+    names_w2s = any(models[r] for r in ("weak_base", "strong_base", "weak_model"))
+    if not names_w2s and not score["small_model"]:
+        raise PresetError(f"{path}: the preset runs nothing: name models.weak_base (or weak_model) and "
+                          "models.strong_base for the weak-to-strong series (01-05), score.small_model for SCORE "
+                          "(07-08), or both")
+    if names_w2s and not (models["weak_model"] or models["weak_base"]):
         raise PresetError(f"{at('models')}: set models.weak_base (trained on train_1) or models.weak_model (used as-is)")
-    if not sections["models"]["strong_base"]:
-        raise PresetError(f"{at('models')}: models.strong_base is required")
+    if names_w2s and not models["strong_base"]:
+        raise PresetError(f"{at('models')}: models.strong_base is required for the weak-to-strong series (a "
+                          "SCORE-only preset names no weak or strong model, only score.small_model)")
     for role in ("weak_base", "strong_base", "weak_model"):
         value = sections["models"][role]
         if missing_local(value, [REPO_ROOT]):
@@ -280,6 +308,21 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         if missing_local(value, [REPO_ROOT]):
             raise PresetError(f"{at('score', role)}: score.{role} is {value!r}, a local path that does not exist "
                               f"(looked in {resolve(value)}); a hub id is 'name' or 'org/name'")
+    if score["ood_source"] and missing_local(score["ood_source"], [REPO_ROOT, Path.cwd()]):
+        raise PresetError(f"{at('score', 'ood_source')}: score.ood_source is {score['ood_source']!r}, a local path "
+                          "that does not exist")
+    if sections["dataset"]["split"] == "score":
+        if sections["dataset"]["name"] != "gsm8k" or not score["small_model"] or names_w2s:
+            raise PresetError(f"{at('dataset', 'split')}: dataset.split: score is SCORE's GSM8K split (train_1 + dev, "
+                              "no train_2): it needs dataset.name gsm8k, score.small_model, and no weak-to-strong "
+                              f"models (got dataset {sections['dataset']['name']!r}, "
+                              f"small_model {score['small_model']!r}, strong_base {models['strong_base']!r})")
+        if sections["dataset"]["sizes"].get("train_2"):
+            raise PresetError(f"{at('dataset', 'sizes')}: dataset.split: score has no train_2; remove "
+                              "dataset.sizes.train_2")
+        if not score["dev_size"]:
+            raise PresetError(f"{at('score', 'dev_size')}: dataset.split: score needs score.dev_size (the paper: 973, "
+                              "the last 973 of the shuffled GSM8K train)")
     grid = sections["score"]["threshold_grid"]
     if len(grid) != 3 or not grid[0] <= grid[1] or grid[2] <= 0:
         raise PresetError(f"{at('score', 'threshold_grid')}: score.threshold_grid is [low, high, step] with "
@@ -315,7 +358,7 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     if bad_jobs:
         raise PresetError(f"{at('train', 'overrides')}: train.overrides has unknown job(s) {sorted(bad_jobs)}; "
                           f"jobs: {list(jobs)}")
-    for job in jobs:
+    for job in jobs[:4]:        # score_* recipes: checked where SCORE's stages load them
         value = preset.train.get(job)
         if value and not resolve(value).exists():
             raise PresetError(f"{at('train', job)}: train.{job} points to {value}, which does not exist")
