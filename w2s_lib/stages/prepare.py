@@ -64,6 +64,10 @@ def _gsm8k(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], li
     from w2s_lib.run.data import GSM8K_HUB, load_gsm8k, load_paper_splits, split_train
     ds = ctx.preset.dataset
     notes: dict = {}
+    if ds.get("split") == "score":          # SCORE's GSM8K: train shuffled into train_1 (its dev is train_1's tail)
+        from w2s_lib.run.data import load_score_gsm8k
+        s = load_score_gsm8k(ds.get("source") or GSM8K_HUB, ds.get("test_source"), n=sizes.get("train_1"))
+        return s["train_1"], s["train_2"], _cap(s["test"], sizes.get("test"), "test", notes), notes
     if ds.get("split") == "official":
         s = load_paper_splits("gsm8k", ds.get("source"))
         train_1, train_2, test = s["train_1"], s["train_2"], s["test"]
@@ -142,11 +146,11 @@ def build_records(ctx: RunContext) -> tuple[list[Record], list[Record], list[Rec
 def prepare(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Write (or reuse) the run's `data` stage. Returns the committed stage."""
     train_1, train_2, test, notes = build_records(ctx)
-    if not train_2:
+    if not train_2 and ctx.preset.has_w2s:      # a SCORE-only preset has no train_2 (SCORE reads train_1 and test)
         raise ValueError(f"{ctx.preset.path}: train_2 is empty; check dataset.source and dataset.sizes")
     if not test:
         raise ValueError(f"{ctx.preset.path}: the test set is empty; check dataset.test_source and dataset.sizes")
-    if not train_1 and not ctx.weak_given:
+    if not train_1 and not ctx.weak_given and ctx.preset.has_w2s:
         raise ValueError(f"{ctx.preset.path}: train_1 is empty, so there is nothing to train the weak model on; "
                          "set models.weak_model to use a given weak supervisor instead")
     ds = ctx.preset.dataset
