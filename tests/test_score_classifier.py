@@ -188,3 +188,10 @@ def test_score_classifier_rejects_bad_input(tmp_path):
     with pytest.raises(DataError, match="not a classifier saved by train_classifier"):
         score_classifier(tmp_path, ["ok"])
     assert score_classifier(tmp_path, []) == []
+
+
+def test_the_trl_engine_refuses_a_classifier_recipe(tmp_path):
+    from w2s_lib.engines.training import train
+
+    with pytest.raises(ValueError, match="train_classifier"):
+        train("classifier", BASE, [{"text": "Question: y", "label": 0}], tmp_path / "m", RECIPE, seed=0)
