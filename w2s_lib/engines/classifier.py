@@ -119,6 +119,8 @@ def train_classifier(base: str | os.PathLike, rows: list[dict], out_dir: str | o
             except TypeError as e:
                 raise DataError(f"overrides {sorted(overrides)} over {r.source}: {e}") from None
     out_dir = Path(out_dir)
+    # a local base by its absolute path: a `save: adapter` directory records it and loads it from anywhere
+    base = str(Path(base).resolve()) if Path(base).exists() else str(base)
     if launcher == "inprocess":
         if num_processes != 1:
             raise ValueError("launcher='inprocess' runs one process; use launcher='accelerate' for several")
