@@ -17,7 +17,7 @@ ACCEL = sorted(glob.glob(str(CONFIGS_DIR / "accelerate" / "*.yaml")))
 
 def test_there_are_recipes_for_every_kind():
     kinds = {load_recipe(p).kind for p in TRAIN}
-    assert kinds == {"sft", "dpo", "orpo"}
+    assert kinds == {"sft", "dpo", "orpo", "classifier"}
     assert {"ddp", "zero3", "fsdp"} <= {p.rsplit("/", 1)[-1][:-5] for p in ACCEL}
 
 

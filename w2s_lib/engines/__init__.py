@@ -4,6 +4,7 @@
     server.py       one engine in a child process for a whole generation step (`python -m w2s_lib.engines.server`)
     scale.py        generate and train spread over the visible GPUs (data-parallel engines, unsloth fallback)
     training.py     SFT, DPO and ORPO on TRL from YAML recipes, LoRA or full fine-tuning
+    classifier.py   SCORE's self-verifier: a (LoRA) sequence classifier trained in a child job, and its scores
     recipes.py      training recipes (configs/train/*.yaml) and training rows
     trl_patches.py  TRL's CPU log-prob path, and ORPO as the paper's LLaMA-Factory trains it
     launch.py       training jobs in a process of their own (process or accelerate launcher)

@@ -73,8 +73,11 @@ def accelerate_command(recipe_path: str, model_path: str, data_path: str, out_di
 def run_job(recipe: str | os.PathLike | dict | Recipe, model_path: str, rows: str | os.PathLike, out_dir: str,
             *, seed: int, threads: int | None = None, log_dir: str | None = None) -> dict:
     """What each process of a training job runs (`python -m w2s_lib.engines.train_job`): train and save, no merge."""
-    from w2s_lib.engines.training import _train_inprocess
     r = load_recipe(recipe)
+    if r.kind == "classifier":              # a plain transformers Trainer (w2s_lib.engines.classifier), not TRL
+        from w2s_lib.engines.classifier import _train_inprocess
+    else:
+        from w2s_lib.engines.training import _train_inprocess
     return _train_inprocess(r, model_path, load_rows(rows, r.kind), Path(out_dir), seed=seed, overrides=None,
                             threads=threads, log_dir=log_dir)
 

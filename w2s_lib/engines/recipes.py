@@ -17,9 +17,10 @@ import torch
 from w2s_lib.run.jsonl import DataError, iter_jsonl, require
 from w2s_lib.run.paths import CONFIGS_DIR
 
-KINDS = ("sft", "dpo", "orpo")
+KINDS = ("sft", "dpo", "orpo", "classifier")
 ROW_FIELDS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected"),
-              "orpo": ("prompt", "chosen", "rejected")}
+              "orpo": ("prompt", "chosen", "rejected"),
+              "classifier": ("text", "label")}   # a sequence classifier (w2s_lib.engines.classifier): label 0 | 1
 # The paper's LoRA targets: every linear layer of a Llama block.
 PAPER_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RECIPE_KEYS = {"kind", "trl", "lora", "save", "model_kwargs", "orpo_nll", "backend", "description"}
@@ -69,6 +70,12 @@ def config_class(kind: str) -> type:
         from trl.experimental.orpo import ORPOConfig
 
         return ORPOConfig
+    if kind == "classifier":
+        # transformers' TrainingArguments plus the tokenization fields (max_length, truncation_side); its `trl`
+        # section holds these fields although no TRL trainer runs (one recipe layout for every kind)
+        from w2s_lib.engines.classifier import classifier_arguments_class
+
+        return classifier_arguments_class()
     raise ValueError(f"unknown training kind {kind!r}; choose one of {KINDS}")
 
 
@@ -137,6 +144,9 @@ def _validate(r: Recipe) -> None:
         raise DataError(f"{r.source}: orpo_nll must be 'completion' or 'full', got {r.orpo_nll!r}")
     if r.backend not in ("trl", "unsloth"):
         raise DataError(f"{r.source}: backend must be 'trl' or 'unsloth', got {r.backend!r}")
+    if r.kind == "classifier" and r.backend != "trl":
+        raise DataError(f"{r.source}: a classifier trains with transformers' Trainer; backend must be 'trl' "
+                        f"(the default), got {r.backend!r}")
 
 
 def gpu_available() -> bool:
@@ -163,6 +173,10 @@ def build_trl_config(recipe: Recipe, out_dir: str | os.PathLike, *, seed: int, o
     values.update(output_dir=str(out_dir), seed=seed, data_seed=seed)
     if recipe.kind in ("dpo", "orpo") or not values.get("gradient_checkpointing"):
         values.setdefault("gradient_checkpointing_kwargs", None)
+    elif recipe.kind == "classifier":
+        # a plain Trainer on a peft model: the frozen embeddings give reentrant checkpointing no input that needs
+        # a gradient, so the LoRA weights would get none; the non-reentrant variant does not need one
+        values.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
     if recipe.kind == "orpo":
         # ORPO's collator needs the raw columns; TRL sets this itself, with a warning a user cannot act on
         values.setdefault("remove_unused_columns", False)
@@ -174,7 +188,9 @@ def lora_config(recipe: Recipe) -> Any:
         return None
     from peft import LoraConfig
 
-    fields = {"target_modules": list(PAPER_LORA_TARGETS), "task_type": "CAUSAL_LM", **recipe.lora}
+    # SEQ_CLS: peft trains and saves the classifier's new score head in full (modules_to_save) next to the adapter
+    task_type = "SEQ_CLS" if recipe.kind == "classifier" else "CAUSAL_LM"
+    fields = {"target_modules": list(PAPER_LORA_TARGETS), "task_type": task_type, **recipe.lora}
     return LoraConfig(**fields)
 
 
@@ -197,8 +213,15 @@ def load_rows(rows: Iterable[dict] | str | os.PathLike, kind: str) -> list[dict]
         row = {}
         for f in wanted:
             value = require(obj, f, where, line)
+            if f == "label":                  # a classifier row: 1 = the solution is incorrect, 0 = correct
+                if isinstance(value, bool) or value not in (0, 1):
+                    raise DataError(f"{where}:{line}: field 'label' must be 0 or 1, got {value!r}")
+                row[f] = int(value)
+                continue
             if not isinstance(value, str):
                 raise DataError(f"{where}:{line}: field '{f}' must be a string, got {type(value).__name__}")
+            if kind == "classifier" and not value.strip():
+                raise DataError(f"{where}:{line}: field '{f}' is empty")
             row[f] = value
         out.append(row)
     if not out:

@@ -88,6 +88,7 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     r = load_recipe(recipe)
     if r.kind != kind:
         raise ValueError(f"train(kind={kind!r}) with a {r.kind!r} recipe ({r.source})")
+    _not_a_classifier(r)
     rows = load_rows(rows, kind)
     out_dir = Path(out_dir)
     if launcher == "inprocess":
@@ -115,6 +116,12 @@ def train(kind: str, model_path: str | os.PathLike, rows: Iterable[dict] | str |
     return metrics
 
 
+def _not_a_classifier(r: Recipe) -> None:
+    if r.kind == "classifier":
+        raise ValueError(f"{r.source}: a classifier recipe trains with w2s_lib.engines.classifier.train_classifier, "
+                         f"not with the TRL engine")
+
+
 def _count_tokens(tok: Any, rows: list[dict], kind: str, max_length: int | None) -> tuple[int, int]:
     """(tokens forwarded per epoch, rows with a sequence longer than max_length), counting EOS, as the trainers
     tokenize: SFT forwards prompt+completion; DPO/ORPO forward prompt+chosen and prompt+rejected."""
@@ -137,6 +144,7 @@ def make_trainer(recipe: str | os.PathLike | dict | Recipe, model_path: str | os
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     r = load_recipe(recipe)
+    _not_a_classifier(r)
     rows = load_rows(rows, r.kind)
     model_path = str(model_path)
     patch_trl_for_cpu()
