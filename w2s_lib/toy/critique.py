@@ -281,6 +281,7 @@ class ScoreDocsConfig:
     max_delta: int = 3                    # a planted wrong number is off by 1..max_delta
     p_missed: float = 0.3                 # critique / apply documents whose critic misses an arithmetic error
     answer_first: bool = False            # a critique opens by naming the reference's answer (`answer_line`)
+    last_repeats_answer: bool = False     # a critique's last feedback is "This step is incorrect." + the answer line
 
     def __post_init__(self):
         if self.holes not in HOLE_MODES:
@@ -439,6 +440,8 @@ class Generator:
                       correction=correction, missed=missed)
         if kind == "critique":
             hint = as_steps(render(write(q, self._order(q, not_this=order)), task))
+            if cfg.last_repeats_answer:
+                fbs = fbs[:-1] + [f"{WRONG} {answer_line(q.answer)}"]
             crit = critique_text(steps, fbs)
             if cfg.answer_first:
                 crit = f"{answer_line(q.answer)}\n{crit}"

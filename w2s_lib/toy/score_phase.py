@@ -65,7 +65,19 @@ VERIFIER = ScorePhase(
     # that checkpoint, and this line reproduces it
     replay=dataclasses.replace(_REPLAY, holes=0.0), train=dataclasses.replace(_TRAIN, seed=6, stop_at=1500))
 
-PHASES = {p.name: p for p in (SMALL, VERIFIER)}
+# SMALL's continuation (2026-12-04): measured on the toy preset's seed 0 with SMALL (07, 662 critiques), the opening
+# answer line copied the reference's answer in 662 of 662 critiques, but the last feedback named the critic's own
+# total in 449 (only 40 the reference's): 4 kept by the rule filter. This phase continues SMALL on critiques whose
+# last feedback repeats the opening line word for word ("This step is incorrect. The answer is 13, as in the
+# reference solution."), so that naming the answer at the last step is a copy of a line already written.
+SMALL_2 = ScorePhase(
+    name="score_small_2", role="SCORE's small model, continued: the last feedback repeats the answer line",
+    init_from="data/toy/score_small", model=MODELS["strong_base"].model,
+    docs=dataclasses.replace(SMALL.docs, seed=13, n_docs=12_000, last_repeats_answer=True),
+    replay=dataclasses.replace(_REPLAY, n_docs=6_000),
+    train=TrainConfig(steps=800, batch=8, window=512, lr=1e-4, warmup=50, seed=7, checkpoint_every=400))
+
+PHASES = {p.name: p for p in (SMALL, VERIFIER, SMALL_2)}
 
 
 def phase_docs(phase: ScorePhase, n_docs: int | None = None, n_replay: int | None = None) -> list[str]:
