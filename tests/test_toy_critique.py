@@ -284,3 +284,14 @@ def test_answer_first_critiques_open_with_the_references_answer_and_still_pass_t
         assert sr.rule_filter(d.solution, d.critique, d.gold).kept
     plain = cr.examples(cr.default_config(seed=5, mix={"critique": 1.0}), 60)
     assert all(d.critique.startswith("Step 1: ") for d in plain)
+
+
+def test_last_repeats_answer_makes_the_last_feedback_the_answer_line_again():
+    docs = cr.examples(cr.default_config(seed=6, mix={"critique": 1.0}, answer_first=True,
+                                         last_repeats_answer=True), 60)
+    for d in docs:
+        pairs = sr.parse_critique(d.critique)
+        assert pairs[-1][1] == f"{cr.WRONG} {cr.answer_line(d.gold)}"
+        assert d.critique.splitlines()[0] == cr.answer_line(d.gold)
+        v = sr.rule_filter(d.solution, d.critique, d.gold)
+        assert v.kept and sr.first_error(v.critique) == (len(pairs) - 1 if d.missed else d.first_error)
