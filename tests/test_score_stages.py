@@ -102,7 +102,7 @@ def _preset(tmp_path, body: str):
 
 def test_a_preset_with_a_score_run_needs_both_recipes(tmp_path):
     p = _preset(tmp_path, """
-        extends: smoke
+        extends: paper-gsm8k-llama2-7b
         score: {small_model: data/toy/strong_base, dev_size: 8}
         """)
     with pytest.raises(PresetError, match="train.score_refiner"):

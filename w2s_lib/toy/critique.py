@@ -250,9 +250,12 @@ def feedback(q: Question, lines: list[Line], *, reference: bool = True, missed: 
     return out
 
 
-def answer_line(reference_answer: int | str) -> str:
+def answer_line(reference_answer: int | str, says: bool = False) -> str:
     """The line a critique opens with when `ScoreDocsConfig.answer_first`: the reference solution's answer, read
-    before any step is checked (`method.score.parse_critique` skips text before the first step)."""
+    before any step is checked (`method.score.parse_critique` skips text before the first step). `says`: the
+    wording no other feedback uses ("The reference solution says 13.")."""
+    if says:
+        return f"The {REF_NAME} says {reference_answer}."
     return f"The answer is {reference_answer}, as in the {REF_NAME}."
 
 
@@ -282,6 +285,8 @@ class ScoreDocsConfig:
     p_missed: float = 0.3                 # critique / apply documents whose critic misses an arithmetic error
     answer_first: bool = False            # a critique opens by naming the reference's answer (`answer_line`)
     last_repeats_answer: bool = False     # a critique's last feedback is "This step is incorrect." + the answer line
+    says: bool = False                    # the answer line reads "The reference solution says N." (not "The answer
+                                          # is N, as in ..."): a phrase no check or step feedback uses
 
     def __post_init__(self):
         if self.holes not in HOLE_MODES:
@@ -441,10 +446,10 @@ class Generator:
         if kind == "critique":
             hint = as_steps(render(write(q, self._order(q, not_this=order)), task))
             if cfg.last_repeats_answer:
-                fbs = fbs[:-1] + [f"{WRONG} {answer_line(q.answer)}"]
+                fbs = fbs[:-1] + [f"{WRONG} {answer_line(q.answer, cfg.says)}"]
             crit = critique_text(steps, fbs)
             if cfg.answer_first:
-                crit = f"{answer_line(q.answer)}\n{crit}"
+                crit = f"{answer_line(q.answer, cfg.says)}\n{crit}"
             text = f"{critique_prompt(q.text, hint, steps)}\n{crit}"
             return Doc(kind, text, hint=hint, critique=crit, **common)
         if kind == "apply":

@@ -39,6 +39,7 @@ class ScorePhase:
     docs: ScoreDocsConfig     # the SCORE documents
     replay: CorpusConfig      # documents of a base corpus mixed in (keeps the base's skills; the holes or not)
     train: TrainConfig
+    after: str = ""           # continue the output of this phase (in the same `out` folder) instead of init_from
 
 
 _TRAIN = TrainConfig(steps=2000, batch=8, window=512, lr=3e-4, warmup=100, seed=5, checkpoint_every=500)
@@ -70,10 +71,15 @@ VERIFIER = ScorePhase(
 # total in 449 (only 40 the reference's): 4 kept by the rule filter. This phase continues SMALL on critiques whose
 # last feedback repeats the opening line word for word ("This step is incorrect. The answer is 13, as in the
 # reference solution."), so that naming the answer at the last step is a copy of a line already written.
+# Measured with that wording ("The answer is 13, as in the reference solution." twice; 800 steps from SMALL, seed 0
+# of the toy preset, 652 critiques): the last feedback still named the critic's own total in 516, 8 kept. "The
+# answer is N" ends every verification check and right critique with the running total, so the phrase itself
+# pulled the running total. SMALL_2 therefore uses a wording nothing else uses ("The reference solution says 13."),
+# continuing SMALL (`after`).
 SMALL_2 = ScorePhase(
     name="score_small_2", role="SCORE's small model, continued: the last feedback repeats the answer line",
-    init_from="data/toy/score_small", model=MODELS["strong_base"].model,
-    docs=dataclasses.replace(SMALL.docs, seed=13, n_docs=12_000, last_repeats_answer=True),
+    init_from="data/toy/strong_base", after="score_small", model=MODELS["strong_base"].model,
+    docs=dataclasses.replace(SMALL.docs, seed=13, n_docs=12_000, last_repeats_answer=True, says=True),
     replay=dataclasses.replace(_REPLAY, n_docs=6_000),
     train=TrainConfig(steps=800, batch=8, window=512, lr=1e-4, warmup=50, seed=7, checkpoint_every=400))
 
@@ -120,8 +126,8 @@ def prepare(phase: ScorePhase, out: str | Path, repo_root: str | Path = TOY_DATA
     """The phase's starting point: the base with the extended tokenizer and grown embeddings, in `out/<name>.init`."""
     from .score_vocab import extend_model, score_tokenizer
     tok = score_tokenizer()
-    return extend_model(Path(repo_root) / phase.init_from, Path(out) / f"{phase.name}.init", tok,
-                        seed=phase.train.seed)
+    src = Path(out) / phase.after if phase.after else Path(repo_root) / phase.init_from
+    return extend_model(src, Path(out) / f"{phase.name}.init", tok, seed=phase.train.seed)
 
 
 def run(phase: ScorePhase, out: str | Path, threads: int = 2, docs: list[str] | None = None) -> dict:
