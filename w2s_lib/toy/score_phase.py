@@ -1,9 +1,10 @@
 """The continued-pretraining phases that give the toy bases SCORE's skills (critique, refine, verify), as data.
 
-Not wired into `build.py`'s recipes and not run by anything in the repository yet: a later session runs them with
-`prepare` + `pretrain` (the `run` function below) and records what the continued models can do.
+Not wired into `build.py`'s recipes: `run(phase, out)` trains one. Shipped (2026-12-04): `data/toy/score_small` is
+SMALL_2 (SMALL, then its continuation), `data/toy/score_verifier` is VERIFIER (stopped at step 1,500); each folder
+holds its phase's `score_phase.json` and training log (docs/toy_world.md, "SCORE documents").
 
-Two phases, both continuing the shipped strong base (docs/toy_world.md, "SCORE documents"):
+The phases, continuing the shipped strong base:
 - `SMALL` (SCORE's small model): SCORE documents that never state a hole fact (`holes="avoid"`) plus a replay of
   the strong corpus (same holes), so the model keeps its skills and its wrong beliefs, and learns to critique
   with the knowledge it has. It is the model that samples, critiques itself and is fine-tuned as the refiner.
