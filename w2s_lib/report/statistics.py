@@ -82,7 +82,12 @@ def summarize(res: Collected) -> dict:
             "pass@k": {k: r.metrics[k]["pass@k"] for k in a if r.metrics[k].get("pass@k") is not None},
             "n_test": r.metrics.get("weak", {}).get("n"),
         }
-    olympic = olympic_summary(res)
+    from w2s_lib.tasks import task_for
+    if task_for(res.preset).olympic_set == "run test set":     # 05 scores the run's own test split (forward-looking)
+        from .olympic import forward_summary
+        olympic = forward_summary(res)
+    else:
+        olympic = olympic_summary(res)
     if olympic:
         out["olympic"] = olympic
     if res.preset.has_score:

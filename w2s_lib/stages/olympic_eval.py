@@ -51,6 +51,8 @@ TOY_KINDS: tuple[tuple[str, str], ...] = (
     ("truefalse", "TF"), ("set", "SET"),
 )
 LETTERS = "ABCDEFGH"
+# the toy set's text version: 2 (2026-12-05) writes SET answers as LaTeX sets and MC items with at most 4 boxes
+TOY_FORMAT = 2
 # The paper's OlympicArena filters (release `load_data`): six subjects, English, no CODE/OT; no modality filter.
 PAPER_FILTERS = {"text_only": False}
 
@@ -96,25 +98,40 @@ def _convert(p: toy_task.Problem, atype: str) -> tuple[str, list[str], str, str 
         return problem, [p.answer], _boxed_solution(p.solution, p.answer), None
     if p.family == "set" and atype == "SET":
         gold = [v.strip() for v in p.answer.strip("{}").split(",")]
-        return p.question, gold, _boxed_solution(p.solution, p.answer), None
+        # a LaTeX set (`\{40, 52\}`), as OlympicArena writes one; `{{40}}` would be a piece outside the toy vocabulary
+        return p.question, gold, _boxed_solution(p.solution, "\\{" + ", ".join(gold) + "\\}"), None
     if p.family == "set" and atype == "MC":
         head, boxes, t, item = _set_fields(p)
         right = [LETTERS[i] for i, v in enumerate(boxes) if v > t]
-        if len(right) < 2:
+        # two or more right options, and at most four (A-D: "E" is outside the toy vocabulary)
+        if len(right) < 2 or len(boxes) > 4:
             return None
-        problem = f"{head} Which of these boxes have more than {t} {item}?\n\n{_options(boxes)}"
+        problem = f"{head} Which boxes have more than {t} {item}?\n\n{_options(boxes)}"
         steps = p.solution.split("\n")[:-1]
         return problem, right, "\n".join(steps + [f"The final answer is $\\boxed{{{', '.join(right)}}}$"]), None
     raise ValueError(f"no OlympicArena conversion for toy family {p.family!r} as {atype}")
 
 
+_NUMBER = re.compile(r"\d+")
+
+
+def numbers_within(texts: Sequence[str], top: int) -> bool:
+    """True when every integer written in `texts` is at most `top`."""
+    return all(int(v) <= top for t in texts for v in _NUMBER.findall(t))
+
+
 def toy_olympic_records(n: int, seed: int = 3, difficulty: toy_task.Difficulty = toy_task.Difficulty(),
-                        kinds: Sequence[tuple[str, str]] = TOY_KINDS) -> list[Record]:
+                        kinds: Sequence[tuple[str, str]] = TOY_KINDS, max_number: int | None = None,
+                        exclude: set[str] | frozenset[str] = frozenset(), id_prefix: str = "toy-olympic"
+                        ) -> list[Record]:
     """`n` OlympicArena-shaped toy records, the kinds in equal shares (round robin, then shuffled), distinct
     question texts, a pure function of the arguments. Each record has the HF row schema in `meta`:
     answer_type, subject ("Math": they are arithmetic word problems), unit (the item word of a `count`
     question, as OlympicArena's NV units), language, modality, prompt (the HF-style prompt); `answer` is the
-    JSON list of gold answers, as `data.olympic_record` stores it; meta `family` says which toy family."""
+    JSON list of gold answers, as `data.olympic_record` stores it; meta `family` says which toy family.
+    `max_number`: draws whose question or solution writes a number above it are redrawn (the toy-olympic world
+    keeps every number where its strong base knows the arithmetic); None keeps the families' own ranges.
+    `exclude`: question texts never drawn (a split disjoint from another). Ids: `<id_prefix>-00000`, ..."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = random.Random(seed)
@@ -126,17 +143,19 @@ def toy_olympic_records(n: int, seed: int = 3, difficulty: toy_task.Difficulty =
         if conv is None:
             return None
         problem, gold, solution, unit = conv
+        if max_number is not None and not numbers_within((problem, solution), max_number):
+            return None
         meta = {"answer_type": atype, "subject": "Math", "unit": unit, "answer_sequence": None,
                 "type_sequence": None, "language": "EN", "modality": "text-only", "family": family}
         meta["prompt"] = hf_prompt({**meta, "problem": problem, "id": f"toy-olympic-{k:05d}"})
         return Record(f"toy-olympic-{k:05d}", problem, solution, json.dumps(gold), meta)
 
-    out = toy_task.draw_distinct(n, draw, lambda r: r.question, max_tries=100 * n + 1000,
+    out = toy_task.draw_distinct(n, draw, lambda r: r.question, max_tries=100 * n + 1000, seen=exclude,
                                  failure="could only make {made} distinct OlympicArena-shaped toy items of {n}")
     order = list(range(len(out)))
     rng.shuffle(order)
     # ids follow the final order, so the file reads toy-olympic-00000, 00001, ...
-    return [Record(f"toy-olympic-{i:05d}", out[j].question, out[j].solution, out[j].answer, out[j].meta)
+    return [Record(f"{id_prefix}-{i:05d}", out[j].question, out[j].solution, out[j].answer, out[j].meta)
             for i, j in enumerate(order)]
 
 
@@ -181,7 +200,7 @@ def prepare_set(ctx: RunContext, n: int = 0, source: str = "", *, verbose: bool 
         world = int((ctx.preset.dataset.get("toy") or {}).get("world_seed", 0))
         diff = _toy_difficulty(ctx)
         # test uses 10_000*world + 1, dev + 2, train + 100 + seed (w2s_lib.toy.task.make_splits): + 3 is free
-        config = {"version": STAGE_VERSION, "kind": "toy", "n": n, "seed": 10_000 * world + 3,
+        config = {"version": STAGE_VERSION, "kind": "toy", "format": TOY_FORMAT, "n": n, "seed": 10_000 * world + 3,
                   "difficulty": toy_task.difficulty_dict(diff), "kinds": [list(k) for k in TOY_KINDS]}
     else:
         from w2s_lib.run.data import OLYMPIC_HUB

@@ -11,6 +11,8 @@ Where the records come from (preset `dataset`):
   default ../shared/data/w2s_official/raw); `split: seeded` splits the GSM8K train set with the run seed; the
   test set is GSM8K test (from `test_source`, else `source`);
 - `math`: the MATH pool (MATH train + test minus MATH500) split with the run seed; test = MATH500 (`test_source`);
+- `toy-olympic`: the toy forward-looking world (OlympicArena-shaped toy problems): no train_1, train_2 without
+  gold (run seed), test from the world seed;
 - `olympicarena`: no train_1; the HF *test* split is train_2 (its answers are not public anyway) and *val* is
   the test set, with the paper's filters (`dataset.olympic`: subjects, language, text_only).
 
@@ -110,6 +112,28 @@ def _olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], 
     return [], train_2, _cap(test, sizes.get("test"), "test", notes), notes
 
 
+def _toy_olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
+    """The toy forward-looking world: OlympicArena-shaped toy problems (`olympic_eval.toy_olympic_records`, every
+    number <= `toy.max_number`). No train_1 (the weak model is given as is); train_2 from the run seed with its gold
+    removed (OlympicArena's train_2 has none); test from the world seed (the same for every run seed)."""
+    from w2s_lib.stages.olympic_eval import toy_olympic_records
+    from w2s_lib.toy.task import difficulty_from_dict
+    toy = dict(ctx.preset.dataset.get("toy") or {})
+    if sizes.get("train_1"):
+        raise ValueError(f"{ctx.preset.path}: toy-olympic has no train_1 (the weak model is given as is); "
+                         "remove dataset.sizes.train_1")
+    missing = [k for k in ("train_2", "test") if not sizes.get(k)]
+    if missing:
+        raise ValueError(f"{ctx.preset.path}: the toy-olympic dataset needs dataset.sizes.{missing[0]}")
+    world, top = int(toy.get("world_seed", 0)), toy.get("max_number")
+    diff = difficulty_from_dict(toy.get("difficulty"))
+    test = toy_olympic_records(int(sizes["test"]), 10_000 * world + 601, diff, max_number=top, id_prefix="toy-olympic-test")
+    train = toy_olympic_records(int(sizes["train_2"]), 10_000 * world + 700 + ctx.seed, diff, max_number=top,
+                                exclude={r.question for r in test}, id_prefix="toy-olympic-train_2")
+    train_2 = [Record(r.id, r.question, None, None, r.meta) for r in train]
+    return [], train_2, test, {"train_2 gold": "none (removed at generation, as OlympicArena's)"}
+
+
 def _jsonl(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
     """Any dataset that is not built in: a train pool (`dataset.source`) split into train_1 / train_2 by seed,
     and a test set (`dataset.test_source`), local JSONL files in `dataset.format` (default `w2s`: one Record
@@ -128,7 +152,7 @@ def _jsonl(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], li
     return train_1, train_2, _cap(test, sizes.get("test"), "test", notes), notes
 
 
-BUILDERS = {"toy": _toy, "gsm8k": _gsm8k, "math": _math, "olympicarena": _olympic}
+BUILDERS = {"toy": _toy, "gsm8k": _gsm8k, "math": _math, "olympicarena": _olympic, "toy-olympic": _toy_olympic}
 
 
 def build_records(ctx: RunContext) -> tuple[list[Record], list[Record], list[Record], dict]:

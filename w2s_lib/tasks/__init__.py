@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from .base import Task
 from .math_word import GSM8KTask, MATHTask, ToyTask
-from .olympic import OlympicArenaTask, OlympicTask
+from .olympic import OlympicArenaTask, OlympicTask, ToyOlympicTask
 
 TASKS: dict[str, type[Task]] = {"gsm8k": GSM8KTask, "math": MATHTask, "toy": ToyTask,
-                                "olympicarena": OlympicArenaTask}
+                                "olympicarena": OlympicArenaTask, "toy-olympic": ToyOlympicTask}
 JUDGES = {"grading": Task, "olympic": OlympicTask}
 
 
@@ -43,4 +43,4 @@ def _with_judge(cls: type[Task], judge: str) -> type[Task]:
     return type(f"{cls.__name__}_{judge}", (other, cls), {"judge": judge})
 
 
-__all__ = ["Task", "TASKS", "task_for", "GSM8KTask", "MATHTask", "ToyTask", "OlympicTask", "OlympicArenaTask"]
+__all__ = ["Task", "TASKS", "task_for", "GSM8KTask", "MATHTask", "ToyTask", "OlympicTask", "OlympicArenaTask", "ToyOlympicTask"]

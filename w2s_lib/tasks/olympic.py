@@ -71,3 +71,22 @@ class OlympicArenaTask(OlympicTask):
     """The paper's OlympicArena setup: train_2 is the HF test split (no public gold), test is OlympicArena val."""
     has_train_2_gold = False
     olympic_set = "run test set"
+
+
+class ToyOlympicTask(OlympicArenaTask):
+    """The toy forward-looking world (preset `toy-olympic`): OlympicArena-shaped toy problems, no train_2 gold, the
+    test split is the set notebook 05 scores; prompts in the compact toy form (`w2s_lib.toy.olympic_world`), blocks
+    joined by a blank line as the toy task's."""
+    synthetic = True
+
+    def prompt(self, record: Any) -> str:
+        from w2s_lib.toy.olympic_world import toy_prompt
+        return toy_prompt(record)
+
+    def few_shot_prompt(self, demos: Sequence[tuple[Any, str]], record: Any) -> str:
+        blocks = [self.prompt(q) + P.completion(response) for q, response in demos]
+        return P.DEMO_SEPARATOR.join(blocks + [self.prompt(record)])
+
+    def stop(self) -> list[str]:
+        from w2s_lib.toy.olympic_world import STOP
+        return list(STOP)
