@@ -20,7 +20,7 @@ from w2s_lib.stages.prepare import prepare
 from w2s_lib.tasks import ToyOlympicTask, task_for
 from w2s_lib.toy import olympic_phase as op
 from w2s_lib.toy.build import MODELS as RECIPES, TASK
-from w2s_lib.toy.olympic_world import toy_prompt
+from w2s_lib.toy.olympic_world import TYPE_LINE, toy_prompt
 from w2s_lib.toy.score_vocab import TOY_DATA, shipped_tokenizer
 from w2s_lib.toy.tokenizer import unknown_pieces
 
@@ -119,15 +119,29 @@ def test_instruct_documents_are_seeded_blocks_of_every_answer_type():
     assert len(mixed) == 50 and sum(d.split("\n")[0] in starts for d in mixed) == 30
 
 
-def test_the_shipped_weak_instruct_model_is_the_phase_of_the_recipe():
-    out = TOY_DATA / "weak_instruct"
+def test_boxed_documents_use_corpus_framings_never_the_toy_olympic_prompt():
+    a = op.boxed_docs(op.STRONG_BOXED.docs, n_docs=80)
+    assert a == op.boxed_docs(op.STRONG_BOXED.docs, n_docs=80) and len(a) == 80
+    blocks = [b for d in a for b in d.split("\n\n")]
+    assert all(2 <= len(d.split("\n\n")) <= 4 for d in a)
+    assert not any(b.startswith(tuple(TYPE_LINE.values())) or "\nAnswer: " in b or b.startswith("Question: ")
+                   for b in blocks)
+    assert all(b.rstrip().endswith("}$") and "The final answer is $\\boxed{" in b for b in blocks)
+    assert {f[0].split("{")[0] for f in op.BOXED_FRAMINGS} >= {"Problem: ", "Task: "}
+    assert not [f for f in op.BOXED_FRAMINGS if f[1].strip().startswith("A")]     # "A: " is an option line
+    assert not [p for d in a for p in unknown_pieces(shipped_tokenizer(), d)]
+
+
+@pytest.mark.parametrize("phase, base", [(op.WEAK_INSTRUCT, "weak_base"), (op.STRONG_BOXED, "strong_base")])
+def test_the_shipped_olympic_models_are_the_phases_of_the_recipes(phase, base):
+    out = TOY_DATA / phase.name
     shipped = json.loads((out / "olympic_phase.json").read_text())
-    assert shipped == json.loads(json.dumps(dataclasses.asdict(op.WEAK_INSTRUCT)))
-    assert op.WEAK_INSTRUCT.model == RECIPES["weak_base"].model
+    assert shipped == json.loads(json.dumps(dataclasses.asdict(phase)))
+    assert phase.model == RECIPES[base].model and phase.init_from == f"data/toy/{base}"
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["hidden_size"] == op.WEAK_INSTRUCT.model.hidden and cfg["vocab_size"] == len(shipped_tokenizer())
+    assert cfg["hidden_size"] == phase.model.hidden and cfg["vocab_size"] == len(shipped_tokenizer())
     log = json.loads((out / "pretrain_log.json").read_text())
-    assert log["init_from"].endswith("data/toy/weak_base")
+    assert log["init_from"].endswith(f"data/toy/{base}") and log["train"]["steps"] == phase.train.steps
 
 
 # ---- the forward summary -------------------------------------------------------------------------------------

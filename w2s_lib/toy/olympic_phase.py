@@ -22,8 +22,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import CORPUS, MODELS, TASK
-from .corpus import CorpusConfig, corpus_docs
+from .build import CORPUS, MODELS, STRONG_CORPUS, TASK
+from .corpus import FRAMINGS, CorpusConfig, corpus_docs
 from .olympic_world import toy_prompt
 from .pretrain import ModelConfig, TrainConfig
 
@@ -41,7 +41,7 @@ class OlympicPhase:
     name: str
     init_from: str                # the shipped base it continues, relative to the repository root
     model: ModelConfig
-    docs: InstructDocs
+    docs: "InstructDocs | BoxedDocs"
     replay: CorpusConfig
     train: TrainConfig
 
@@ -52,7 +52,45 @@ WEAK_INSTRUCT = OlympicPhase(
     # our choice (not tuned): the weak base's phase-1 batch and window, a tenth of its peak rate's schedule length
     train=TrainConfig(steps=800, batch=8, window=512, lr=1e-3, warmup=50, seed=21, checkpoint_every=200))
 
-PHASES = {WEAK_INSTRUCT.name: WEAK_INSTRUCT}
+@dataclass(frozen=True)
+class BoxedDocs:
+    """Solved toy problems of every answer type in the corpus's own framings (`corpus.FRAMINGS`, not the toy-olympic
+    prompt: no answer-type sentence, no `Question:`/`Answer:`), their answers written `The final answer is
+    $\\boxed{...}$`: what a large base has seen of LaTeX-boxed answers and option lists in pretraining."""
+    seed: int = 2027
+    n_docs: int = 5_000
+    blocks: tuple[int, int] = (2, 4)
+    max_number: int = 49
+
+
+# measured on toy-olympic seed 0 (2026-12-05) before this phase existed: the strong base never met `$\boxed{`, its
+# pieces are in the vocabulary only (their embeddings untrained), and full weak FT on 700 weak answers wrote
+# "The final answer is $\boxed answer is $\" on every test item (accuracy 0.000); with 4 weak demos it fell back
+# on its corpus's "The answer is N." (SC, MC, SET 0.00). This phase gives the strong base the notation, not the task's
+# prompt  # our choice (not tuned)
+STRONG_BOXED = OlympicPhase(
+    name="strong_olympic", init_from="data/toy/strong_base", model=MODELS["strong_base"].model,
+    docs=BoxedDocs(), replay=dataclasses.replace(STRONG_CORPUS, n_docs=6_000),
+    train=TrainConfig(steps=600, batch=8, window=512, lr=3e-4, warmup=50, seed=22, checkpoint_every=200))
+
+PHASES = {WEAK_INSTRUCT.name: WEAK_INSTRUCT, STRONG_BOXED.name: STRONG_BOXED}
+# the corpus framings whose solution prefix is not "A: " (option lines of choice questions are "A: 12")
+BOXED_FRAMINGS = [f for f in FRAMINGS if not f[1].lstrip("\n").startswith("A")]
+
+
+def boxed_docs(cfg: BoxedDocs, n_docs: int | None = None) -> list[str]:
+    """Documents of 2-4 solved toy problems in one corpus framing each (blocks joined by a blank line)."""
+    from w2s_lib.stages.olympic_eval import toy_olympic_records
+    n_docs = cfg.n_docs if n_docs is None else n_docs
+    rng = random.Random(f"boxed-{cfg.seed}")
+    plan = [(rng.randint(*cfg.blocks), rng.choice(BOXED_FRAMINGS)) for _ in range(n_docs)]
+    recs = toy_olympic_records(sum(k for k, _ in plan), cfg.seed, TASK, max_number=cfg.max_number)
+    out, i = [], 0
+    for k, (qp, sp) in plan:
+        out.append("\n\n".join(qp.format(i=j + 1) + r.question.replace("\n\n", "\n") + sp.format(i=j + 1)
+                                 + r.solution for j, r in enumerate(recs[i:i + k])))
+        i += k
+    return out
 
 
 def instruct_docs(cfg: InstructDocs, n_docs: int | None = None) -> list[str]:
@@ -71,8 +109,8 @@ def instruct_docs(cfg: InstructDocs, n_docs: int | None = None) -> list[str]:
 
 
 def phase_docs(phase: OlympicPhase, n_docs: int | None = None, n_replay: int | None = None) -> list[str]:
-    """The phase's corpus: instruct documents and replay documents, shuffled together (seeded)."""
-    docs = instruct_docs(phase.docs, n_docs)
+    """The phase's corpus: its documents (instruct or boxed) and replay documents, shuffled together (seeded)."""
+    docs = (instruct_docs if isinstance(phase.docs, InstructDocs) else boxed_docs)(phase.docs, n_docs)
     replay = dataclasses.replace(phase.replay, n_docs=phase.replay.n_docs if n_replay is None else n_replay)
     out = docs + corpus_docs(replay)
     random.Random(f"{phase.name}-{phase.docs.seed}").shuffle(out)
@@ -99,7 +137,7 @@ def run(phase: OlympicPhase, out: str | Path, threads: int = 2, repo_root: str |
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="folder for <phase>/ (the shipped copy is data/toy/weak_instruct)")
+    ap.add_argument("--out", required=True, help="folder for <phase>/ (shipped copies: data/toy/<phase>)")
     ap.add_argument("--phase", default=WEAK_INSTRUCT.name, choices=sorted(PHASES))
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
