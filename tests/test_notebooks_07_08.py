@@ -125,6 +125,13 @@ def test_verify_then_refine_per_verifier(after_07_08):
     assert o["table"]["score"]["self_verifier"]["flagged"] == sum(x >= t - 1e-12 for x in p)
     checks = score_eval.load_checks(ctx, "strong_prompted")
     assert [c["flag"] for c in checks] == [SP.read_verdict(c["check"]) for c in checks]
+    # the baseline "strong model as refiner": one row per test solution, graded; under the oracle nothing breaks
+    strong = score_eval.load_strong_refined(ctx)
+    assert [r["id"] for r in strong] == [r["id"] for r in initial if r["split"] == "test"]
+    assert set(o["table"]["strong_refine"]) == {"oracle", "strong_prompted"}
+    so = o["table"]["strong_refine"]["oracle"]
+    assert so["broken"] == 0 and so["fixed"] == sum(1 for i, r in zip(test_ok, strong)
+                                                     if not i and r["strong_refined_correct"])
 
 
 def test_06_results_json_has_score_and_the_report_its_table(after_07_08):
@@ -132,12 +139,14 @@ def test_06_results_json_has_score_and_the_report_its_table(after_07_08):
     res = json.loads((report.parent / "results.json").read_text())
     s = res["score"]
     mine = score_eval.results(ctx)
-    for k in ("initial", "refined_oracle", "refined_self_verifier", "refined_strong_verifier", "self_refine_oracle"):
+    for k in ("initial", "refined_oracle", "refined_self_verifier", "refined_strong_verifier", "self_refine_oracle",
+              "strong_refine_oracle"):
         assert s[k] == pytest.approx(mine[k]), k
         assert s["per_seed"][str(SEED)][k] == pytest.approx(mine[k]), k
     for v in ("oracle", "self_verifier", "self_prompted", "strong_prompted"):
         assert set(s[v]) == {"precision", "recall"}
     assert s["pooled_sign_tests"]["score/oracle"]["broken"] == 0
+    assert s["pooled_sign_tests"]["strong_refine/oracle"]["broken"] == 0
     text = report.read_text()
     assert "## SCORE: verify, then refine" in text and "SCORE refiner" in text
 

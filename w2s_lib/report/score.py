@@ -18,9 +18,10 @@ from w2s_lib.method.stats import sign_test_p
 from w2s_lib.run.names import SCORE_REFINED
 
 ACCURACY_KEYS = ("initial", "refined_oracle", "refined_self_verifier", "refined_strong_verifier",
-                 "refined_self_prompted", "self_refine_oracle")
+                 "refined_self_prompted", "self_refine_oracle", "strong_refine_oracle")
 ROWS = (("score", "oracle"), ("score", "self_verifier"), ("score", "self_prompted"), ("score", "strong_prompted"),
-        ("self_refine", "oracle"), ("self_refine", "self_prompted"))
+        ("self_refine", "oracle"), ("self_refine", "self_prompted"), ("strong_refine", "oracle"),
+        ("strong_refine", "strong_prompted"))
 
 
 def seed_results(preset: Any, seed: int, root: Path) -> dict | None:
@@ -66,7 +67,7 @@ def score_summary(preset: Any, seed_dirs: dict[int, Path]) -> dict:
             "pooled_sign_tests": pooled, "funnel_per_seed": funnel}
 
 
-LABELS = {"score": "SCORE refiner", "self_refine": "prompted self-refine",
+LABELS = {"score": "SCORE refiner", "self_refine": "prompted self-refine", "strong_refine": "strong model as refiner",
           "oracle": "oracle", "self_verifier": "self-verifier (classifier)",
           "self_prompted": "small model, prompted", "strong_prompted": "strong verifier, prompted"}
 
@@ -76,7 +77,7 @@ def score_rows(s: dict) -> list[list[Any]]:
     over seeds, sign-test p."""
     acc = {"score/oracle": "refined_oracle", "score/self_verifier": "refined_self_verifier",
            "score/strong_prompted": "refined_strong_verifier", "score/self_prompted": "refined_self_prompted",
-           "self_refine/oracle": "self_refine_oracle"}
+           "self_refine/oracle": "self_refine_oracle", "strong_refine/oracle": "strong_refine_oracle"}
     rows = []
     for refiner, verifier in ROWS:
         key = f"{refiner}/{verifier}"

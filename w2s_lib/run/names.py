@@ -30,6 +30,7 @@ SCORE_INITIAL = "score_initial"
 SCORE_CHECKS = "score_checks"
 SCORE_REFINED = "score_refined"
 SCORE_CLASSIFIER = "score_classifier"
+SCORE_STRONG_REFINE = "score_strong_refine"
 OLYMPIC_PREFIX = "olympic_eval_"
 from w2s_lib.method.sets import SUBSETS as STAGE1_SUBSETS   # noqa: E402  (the rule's own home)
 STAGE2_METHODS = ("dpo", "orpo")          # Stage II's preference methods, in report order

@@ -5,6 +5,8 @@
                             #   check each solution step by step and end with `Verdict: correct|incorrect`
     refine(ctx)             # score_refined: the SCORE refiner's output on every initial solution, and the prompted
                             #   self-refine baseline (the small model, no SFT, applies its own check)
+    strong_refine(ctx)      # score_strong_refine: the baseline "strong model as refiner" (the strong verifier applies
+                            #   its own check to each test solution), when the preset names a strong verifier
     train_classifier(ctx)   # score_classifier: the self-verifier, a LoRA sequence classifier on the small model
                             #   trained on its own labelled samples (score_samples); P(incorrect) on dev and test
     out = outcomes(ctx)     # per verifier and refiner: accuracy before / after, fixed, broken, sign test,
@@ -25,7 +27,7 @@ from w2s_lib.method.stats import sign_test_p
 from w2s_lib.run.context import STAGE_VERSION, RunContext
 from w2s_lib.run.jsonl import write_jsonl
 from w2s_lib.run.names import (HINT_01, HINT_07, HINT_08, SCORE_CHECKS, SCORE_CLASSIFIER, SCORE_INITIAL, SCORE_REFINED,
-                               SCORE_REFINER, SCORE_SAMPLES)
+                               SCORE_REFINER, SCORE_SAMPLES, SCORE_STRONG_REFINE)
 from w2s_lib.run.runstore import Stage
 from w2s_lib.tasks import score_prompts as SP
 
@@ -36,7 +38,8 @@ SPLITS = ("dev", "test")
 VERIFIERS = ("oracle", "self_verifier", "self_prompted", "strong_prompted")
 VERIFIER_LABELS = {"oracle": "oracle (gold)", "self_verifier": "self-verifier (LoRA classifier on the small model)",
                    "self_prompted": "small model, prompted", "strong_prompted": "strong verifier, prompted"}
-REFINERS = {"score": "SCORE refiner", "self_refine": "prompted self-refine (no SFT)"}
+REFINERS = {"score": "SCORE refiner", "self_refine": "prompted self-refine (no SFT)",
+            "strong_refine": "strong model as refiner (prompted, its own check)"}
 
 
 def _records(ctx: RunContext) -> dict[str, dict[str, Any]]:
@@ -206,6 +209,53 @@ def load_refined(ctx: RunContext) -> list[dict]:
     return ctx.store.require(SCORE_REFINED, hint=HINT_08).read_jsonl("refined.jsonl")
 
 
+def strong_refine(ctx: RunContext, *, verbose: bool = True) -> Stage | None:
+    """Stage `score_strong_refine` (the baseline "strong model as refiner"): the strong verifier applies its own check
+    (`apply_prompt` with its `score_checks` blocks, greedy) to every initial test solution, as prompted self-refine
+    does with the small model. Rows {split, id, strong_refined, strong_refined_correct}. None (no stage) when the
+    preset names no strong verifier."""
+    models = verifier_models(ctx)
+    if "strong_prompted" not in models:
+        if verbose:
+            print("score_strong_refine: skipped (the preset names no score.strong_verifier)")
+        return None
+    strong = models["strong_prompted"]
+    config = {"version": STAGE_VERSION, "model": strong, "max_new_tokens": critique_budget(ctx),
+              "generation": ctx.generation_config("eval")}
+    st = ctx.stage(SCORE_STRONG_REFINE, config, deps={SCORE_INITIAL: HINT_08, SCORE_CHECKS: HINT_08}, verbose=verbose)
+    if st.done:
+        return st
+    recs = _records(ctx)
+    own_check = {(r["split"], r["id"]): r["check"] for r in load_checks(ctx, "strong_prompted")}
+    items = [{k: r[k] for k in ("split", "id", "solution")} for r in load_initial(ctx) if r["split"] == "test"]
+
+    def run(batch: list[dict]) -> list[dict]:
+        rs = [recs[it["split"]][it["id"]] for it in batch]
+        prompts = [SP.apply_prompt(r.question, it["solution"], check_blocks(own_check[(it["split"], it["id"])]))
+                   for it, r in zip(batch, rs)]
+        texts = ctx.generate(strong, prompts, max_new_tokens=config["max_new_tokens"], purpose="eval")
+        sols = [steps(t) for (t,) in texts]
+        return [{"split": it["split"], "id": it["id"], "strong_refined": s, "strong_refined_correct": ok}
+                for it, s, ok in zip(batch, sols, grade_steps(ctx, sols, rs))]
+
+    with ctx.engine(strong):
+        rows = st.sharded("strong_refine", items, ctx.shard_size(), run)
+    write_jsonl(st.path / "strong_refined.jsonl", rows)
+    st.commit({"test": {"strong_refined_accuracy": _mean([r["strong_refined_correct"] for r in rows]),
+                        "n": len(rows)}})
+    if verbose:
+        print(f"score_strong_refine: the strong model refining every test solution: "
+              f"{st.metrics['test']['strong_refined_accuracy']:.1%}")
+    return st
+
+
+def load_strong_refined(ctx: RunContext) -> list[dict] | None:
+    """The strong refiner's rows, or None when the run has no such stage (no strong verifier, or 08 before it)."""
+    if not ctx.store.has(SCORE_STRONG_REFINE):
+        return None
+    return ctx.store.require(SCORE_STRONG_REFINE, hint=HINT_08).read_jsonl("strong_refined.jsonl")
+
+
 # ---------------------------------------------------------------------------------------------------
 # the self-verifier: a sequence classifier trained on the small model's own samples
 # ---------------------------------------------------------------------------------------------------
@@ -317,6 +367,13 @@ def outcomes(ctx: RunContext, split: str = "test") -> dict:
         if fl.get(name) is not None:
             table["self_refine"][name] = outcome_row(initial, _by_split(refined, split, "self_refined_correct"),
                                                      fl[name])
+    strong = load_strong_refined(ctx) if split == "test" else None
+    if strong is not None:
+        table["strong_refine"] = {}
+        for name in ("oracle", "strong_prompted"):
+            if fl.get(name) is not None:
+                table["strong_refine"][name] = outcome_row(initial, _by_split(strong, split, "strong_refined_correct"),
+                                                           fl[name])
     out = {"split": split, "n": len(initial), "initial": _mean(initial), "table": table}
     if fl.get("self_verifier") is not None:
         t, dev_acc = chosen_threshold(ctx)
@@ -351,6 +408,7 @@ def results(ctx: RunContext) -> dict:
             "refined_strong_verifier": acc("score", "strong_prompted"),
             "refined_self_prompted": acc("score", "self_prompted"),
             "self_refine_oracle": acc("self_refine", "oracle"),
+            "strong_refine_oracle": acc("strong_refine", "oracle") if "strong_refine" in t else None,
             "verifiers": {v: {"precision": t["score"][v]["precision"], "recall": t["score"][v]["recall"]}
                           for v in t["score"]},
             "fixed_broken": {f"{r}/{v}": [row["fixed"], row["broken"]] for r in t for v, row in t[r].items()},
