@@ -12,6 +12,9 @@ Which set, by the preset's dataset (one code path; only the source of the record
 - `olympicarena` (preset paper-olympicarena-*): 01-04 ran on OlympicArena itself and their test split *is*
   OlympicArena val (313 rows after the paper's filters). 05 scores the models there through
   `w2s_lib.stages.evaluate` (stages `eval_<name>`, which 01-04 already computed and are reused, not recomputed).
+- `toy-olympic` (the forward-looking setup in the toy world): as for `olympicarena`, 01-04 ran on the set itself
+  (train_2 without gold, the test split from `toy_olympic_records` with every number <= `dataset.toy.max_number`),
+  and 05 reuses the `eval_<name>` stages. `w2s_lib.report.olympic` compares each model with the weak one.
 - `toy`: an OlympicArena-shaped toy set (`toy_olympic_records`): the toy task families in OlympicArena's record
   schema (gold answer as a list, meta answer_type / subject / unit, the prompt built by `olympic.build_prompt`),
   so the same cells run on a CPU. Stage `olympic_data` holds it; stages `olympic_eval_<name>` the results.
