@@ -14,6 +14,6 @@ load and save data and call these functions. A learner can read the whole method
     stats.sign_test_p         the exact two-sided sign test used to compare two models per question
 
 The second paper (SCORE, Zhang et al. 2024) has its rules in `score.py`: step and critique parsing, the critique
-rule filter, the refiner's target, verify-then-refine and the verifier's threshold. Its stages and notebooks are
-not built yet (issue #16).
+rule filter, the refiner's target, verify-then-refine and the verifier's threshold; its stages are
+`w2s_lib/stages/score.py` and `score_eval.py` (notebooks 07-08).
 """

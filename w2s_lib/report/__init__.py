@@ -35,7 +35,7 @@ from w2s_lib.run.names import FIXED, stage_key
 from .collect import PAPER_RESULTS, Collected, SeedRun, collect, key_order
 from .markdown import markdown_table, write_report, write_results_json
 from .plots import plot_accuracy, plot_pgr, plot_selection
-from .score import SCORE_HEADER, score_rows, score_summary
+from .score import SCORE_HEADER, score_markdown, score_rows, score_summary, write_score_report
 from .statistics import (BREAKDOWN_KEYS, COMPARISONS, MATH_LEVEL_GROUPS, REQUIRED_KEYS, breakdown, breakdown_frame,
                          has_train_2_gold, olympic_summary, orderings, pair_quality, paper_comparison, paper_results,
                          reading, results_frame, selection_quality, self_consistency, summarize, test_meta_values)

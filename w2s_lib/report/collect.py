@@ -169,8 +169,8 @@ def collect(preset: str | Preset, runs_dir: str | Path = "", seeds: Sequence[int
     if not any(r.metrics for r in runs):
         if not p.has_w2s:
             raise FileNotFoundError(f"{preset_dir}: preset {p.name} runs SCORE only; this report collects the "
-                                    f"weak-to-strong series. A SCORE-only report is not built yet: notebook 08's "
-                                    f"last cell prints each seed's SCORE results (stages.score_eval.results)")
+                                    f"weak-to-strong series. SCORE's report is w2s_lib.report.write_score_report "
+                                    f"(notebook 06 calls it for a SCORE-only preset)")
         raise FileNotFoundError(f"{preset_dir}: no evaluated run (no seed*/eval_*/ stage); run "
                                 f"`python -m w2s_lib --preset {p.name}` (notebooks 01-05) first")
     empty = [r.seed for r in runs if not r.metrics]

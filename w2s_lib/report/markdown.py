@@ -182,17 +182,8 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
     # ---- SCORE (07-08)
     sc = s.get("score")
     if sc:
-        from .score import SCORE_HEADER, score_rows
-        L += ["## SCORE: verify, then refine (notebooks 07-08)", "",
-              f"Test accuracy of the small model's greedy solutions: {_fmt(sc['initial'])} (mean over seeds "
-              f"{', '.join(map(str, sc['seeds']))}). Each line refines the solutions its verifier flags as wrong; "
-              "fixed = wrong -> right, broken = right -> wrong, pooled over seeds, with a two-sided sign test. "
-              "Precision and recall are the verifier's, on \"this solution is wrong\".", "",
-              markdown_table(SCORE_HEADER, score_rows(sc)), "",
-              "The critique funnel per seed (pairs -> rule filter -> refinement filter -> refiner rows): "
-              + "; ".join(" -> ".join(str(sc["funnel_per_seed"][k][i]) for k in
-                                      ("pairs", "after_rule_filter", "after_refinement_filter", "refiner_rows"))
-                          for i in range(len(sc["seeds"]))) + ".", ""]
+        from .score import score_markdown
+        L += score_markdown(sc)
     # ---- paper
     L += ["## The paper's numbers", ""]
     if cmp["matched"]:

@@ -97,3 +97,49 @@ def score_rows(s: dict) -> list[list[Any]]:
 
 SCORE_HEADER = ["refiner", "verifier", "accuracy after (mean)", "per seed", "precision", "recall",
                 "fixed / broken (pooled)", "sign test p", "fixed/broken per seed"]
+
+
+def score_markdown(sc: dict) -> list[str]:
+    """The report's SCORE section (lines of markdown) from `score_summary`'s dict."""
+    from .markdown import _fmt, markdown_table
+    return ["## SCORE: verify, then refine (notebooks 07-08)", "",
+            f"Test accuracy of the small model's greedy solutions: {_fmt(sc['initial'])} (mean over seeds "
+            f"{', '.join(map(str, sc['seeds']))}). Each line refines the solutions its verifier flags as wrong; "
+            "fixed = wrong -> right, broken = right -> wrong, pooled over seeds, with a two-sided sign test. "
+            "Precision and recall are the verifier's, on \"this solution is wrong\".", "",
+            markdown_table(SCORE_HEADER, score_rows(sc)), "",
+            "The critique funnel per seed (pairs -> rule filter -> refinement filter -> refiner rows): "
+            + "; ".join(" -> ".join(str(sc["funnel_per_seed"][k][i]) for k in
+                                    ("pairs", "after_rule_filter", "after_refinement_filter", "refiner_rows"))
+                        for i in range(len(sc["seeds"]))) + ".", ""]
+
+
+def write_score_report(preset: Any, runs_dir: str | Path = "", seeds: Any = ()) -> Path:
+    """The report of a SCORE-only preset (paper-score-*, single-gpu-score: 07-08 ran, no weak-to-strong series):
+    `<runs_dir>/<preset>/results.json` with the key `score` and `report.md` with the SCORE section. Raises
+    FileNotFoundError, naming the command, when no seed has finished 08."""
+    import re
+
+    from w2s_lib.run.jsonl import atomic_write_text, write_json
+    from w2s_lib.run.paths import RUNS_DIR
+    from w2s_lib.run.presets import Preset, load_preset
+    p = preset if isinstance(preset, Preset) else load_preset(preset)
+    preset_dir = Path(runs_dir or RUNS_DIR) / p.name
+    found = {int(m[1]): d for d in (sorted(preset_dir.iterdir()) if preset_dir.is_dir() else [])
+             if d.is_dir() and (m := re.match(r"^seed(\d+)$", d.name))}
+    if seeds:
+        missing = [s for s in seeds if s not in found]
+        if missing:
+            raise FileNotFoundError(f"{preset_dir}: no run for seed(s) {missing} (found {sorted(found) or 'none'})")
+        found = {s: found[s] for s in seeds}
+    sc = score_summary(p, found)
+    if not sc:
+        raise FileNotFoundError(f"{preset_dir}: no seed has finished notebook 08 (stage {SCORE_REFINED}); run "
+                                f"`python -m w2s_lib --preset {p.name}` (notebooks 07-08) first")
+    write_json(preset_dir / "results.json", {"preset": p.name, "dataset": p.dataset["name"], "seeds": sc["seeds"],
+                                             "series": "SCORE only (notebooks 07-08)", "score": sc})
+    lines = [f"# Results: preset `{p.name}`", "", " ".join(str(p.description).split()), "",
+             f"Seeds: {', '.join(map(str, sc['seeds']))} (runs under `{preset_dir}/seed*/`). This preset runs SCORE "
+             "only: no weak-to-strong table, no PGR.", "", *score_markdown(sc)]
+    atomic_write_text(preset_dir / "report.md", "\n".join(lines) + "\n")
+    return preset_dir / "report.md"
