@@ -51,7 +51,7 @@ def pytest_runtest_makereport(item, call):
 # group, so a module's expensive module-scoped fixture (a pipeline run) runs on one worker, once; every module that
 # uses the session's smoke run of notebooks 01-04 (`smoke_series`) joins one group, so that run happens once too.
 # The longest groups go first, so that no worker is left with a long one at the end while the other idles.
-FIRST = ("test_zero3_pipeline.py", "smoke_series")
+FIRST = ("test_zero3_pipeline.py", "smoke_series", "test_notebooks_toy_olympic.py", "test_score_only_report.py")
 
 
 def pytest_collection_modifyitems(config, items):
