@@ -15,7 +15,7 @@ from w2s_lib.report.olympic import MODELS, _paired, forward_summary, versus_weak
 from w2s_lib.run.context import open_run
 from w2s_lib.run.presets import load_preset
 from w2s_lib.run.records import Record, load_split, reference_gold
-from w2s_lib.stages.olympic_eval import TOY_KINDS, numbers_within, toy_olympic_records
+from w2s_lib.toy.olympic_world import TOY_KINDS, numbers_within, toy_olympic_records
 from w2s_lib.stages.prepare import prepare
 from w2s_lib.tasks import ToyOlympicTask, task_for
 from w2s_lib.toy import olympic_phase as op

@@ -165,8 +165,7 @@ def write_report(res: Collected, out_dir: str | Path | None = None, *, selection
         if task_for(p).synthetic:
             L += ["A toy analog (preset toy-olympic): the weak model is the toy weak base continued on toy "
                   "\"instruct\" documents and used as is; nothing here predicts OlympicArena numbers.", ""]
-        oly = None
-    if oly:
+    elif oly:
         types = sorted({t for v in oly.values() for t in v["answer_type"]})
         L += ["## OlympicArena-shaped evaluation (notebook 05)" if task_for(p).synthetic else
               "## OlympicArena val (notebook 05)", "",

@@ -55,6 +55,7 @@ def forward_summary(res: Any) -> dict:
     if not runs:
         return {}
     models: dict[str, dict] = {}
+    weak_rows = {r.seed: r.predictions("weak") for r in runs}     # read once per seed, paired with every model
     for key in MODELS:
         have = [r for r in runs if key in r.stages]
         if not have:
@@ -65,7 +66,7 @@ def forward_summary(res: Any) -> dict:
             per_seed[str(r.seed)] = sum(bool(x["correct"]) for x in rows) / len(rows)
             per_type[str(r.seed)] = _by_type(rows)
             if key != "weak":
-                for k, (b, w) in _paired(rows, r.predictions("weak"), f"{r.root} ({key})").items():
+                for k, (b, w) in _paired(rows, weak_rows[r.seed], f"{r.root} ({key})").items():
                     counts[k][0] += b
                     counts[k][1] += w
         types = sorted({t for v in per_type.values() for t in v})

@@ -113,10 +113,10 @@ def _olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], 
 
 
 def _toy_olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Record], list[Record], dict]:
-    """The toy forward-looking world: OlympicArena-shaped toy problems (`olympic_eval.toy_olympic_records`, every
+    """The toy forward-looking world: OlympicArena-shaped toy problems (`toy.olympic_world.toy_olympic_records`, every
     number <= `toy.max_number`). No train_1 (the weak model is given as is); train_2 from the run seed with its gold
     removed (OlympicArena's train_2 has none); test from the world seed (the same for every run seed)."""
-    from w2s_lib.stages.olympic_eval import toy_olympic_records
+    from w2s_lib.toy.olympic_world import toy_olympic_records
     from w2s_lib.toy.task import difficulty_from_dict
     toy = dict(ctx.preset.dataset.get("toy") or {})
     if sizes.get("train_1"):
@@ -127,7 +127,8 @@ def _toy_olympic(ctx: RunContext, sizes: dict) -> tuple[list[Record], list[Recor
         raise ValueError(f"{ctx.preset.path}: the toy-olympic dataset needs dataset.sizes.{missing[0]}")
     world, top = int(toy.get("world_seed", 0)), toy.get("max_number")
     diff = difficulty_from_dict(toy.get("difficulty"))
-    test = toy_olympic_records(int(sizes["test"]), 10_000 * world + 601, diff, max_number=top, id_prefix="toy-olympic-test")
+    test = toy_olympic_records(int(sizes["test"]), 10_000 * world + 601, diff, max_number=top,
+                               id_prefix="toy-olympic-test")
     train = toy_olympic_records(int(sizes["train_2"]), 10_000 * world + 700 + ctx.seed, diff, max_number=top,
                                 exclude={r.question for r in test}, id_prefix="toy-olympic-train_2")
     train_2 = [Record(r.id, r.question, None, None, r.meta) for r in train]

@@ -148,6 +148,19 @@ def check_blocks(check_text: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 # refiners
 # ---------------------------------------------------------------------------------------------------
+def apply_own_check(ctx: RunContext, model: str, batch: list[dict], recs: dict, checks: dict, max_new_tokens: int,
+                    key: str) -> list[dict]:
+    """The prompted refiners (self-refine, the strong model as refiner): `model` applies its own check of each
+    solution (`apply_prompt` with the check's blocks, greedy). Rows {split, id, <key>, <key>_correct}."""
+    rs = [recs[it["split"]][it["id"]] for it in batch]
+    prompts = [SP.apply_prompt(r.question, it["solution"], check_blocks(checks[(it["split"], it["id"])]))
+               for it, r in zip(batch, rs)]
+    texts = ctx.generate(model, prompts, max_new_tokens=max_new_tokens, purpose="eval")
+    sols = [steps(t) for (t,) in texts]
+    return [{"split": it["split"], "id": it["id"], key: sol, f"{key}_correct": ok}
+            for it, sol, ok in zip(batch, sols, grade_steps(ctx, sols, rs))]
+
+
 def refine(ctx: RunContext, *, verbose: bool = True) -> Stage:
     """Stage `score_refined`: for every initial solution (dev, for the self-verifier's threshold, and test), the SCORE
     refiner's output (`refine_prompt`: feedback on the first wrong step, `Correction:`, a corrected solution); for
@@ -178,13 +191,7 @@ def refine(ctx: RunContext, *, verbose: bool = True) -> Stage:
         return out
 
     def run_self(batch: list[dict]) -> list[dict]:
-        rs = [recs[it["split"]][it["id"]] for it in batch]
-        prompts = [SP.apply_prompt(r.question, it["solution"], check_blocks(self_check[(it["split"], it["id"])]))
-                   for it, r in zip(batch, rs)]
-        texts = ctx.generate(small, prompts, max_new_tokens=config["max_new_tokens"], purpose="eval")
-        sols = [steps(t) for (t,) in texts]
-        return [{"split": it["split"], "id": it["id"], "self_refined": s, "self_refined_correct": ok}
-                for it, s, ok in zip(batch, sols, grade_steps(ctx, sols, rs))]
+        return apply_own_check(ctx, small, batch, recs, self_check, config["max_new_tokens"], "self_refined")
 
     with ctx.engine(refiner):
         a = st.sharded("refiner", items, ctx.shard_size(), run_refiner)
@@ -230,13 +237,7 @@ def strong_refine(ctx: RunContext, *, verbose: bool = True) -> Stage | None:
     items = [{k: r[k] for k in ("split", "id", "solution")} for r in load_initial(ctx) if r["split"] == "test"]
 
     def run(batch: list[dict]) -> list[dict]:
-        rs = [recs[it["split"]][it["id"]] for it in batch]
-        prompts = [SP.apply_prompt(r.question, it["solution"], check_blocks(own_check[(it["split"], it["id"])]))
-                   for it, r in zip(batch, rs)]
-        texts = ctx.generate(strong, prompts, max_new_tokens=config["max_new_tokens"], purpose="eval")
-        sols = [steps(t) for (t,) in texts]
-        return [{"split": it["split"], "id": it["id"], "strong_refined": s, "strong_refined_correct": ok}
-                for it, s, ok in zip(batch, sols, grade_steps(ctx, sols, rs))]
+        return apply_own_check(ctx, strong, batch, recs, own_check, config["max_new_tokens"], "strong_refined")
 
     with ctx.engine(strong):
         rows = st.sharded("strong_refine", items, ctx.shard_size(), run)

@@ -80,7 +80,7 @@ BOXED_FRAMINGS = [f for f in FRAMINGS if not f[1].lstrip("\n").startswith("A")]
 
 def boxed_docs(cfg: BoxedDocs, n_docs: int | None = None) -> list[str]:
     """Documents of 2-4 solved toy problems in one corpus framing each (blocks joined by a blank line)."""
-    from w2s_lib.stages.olympic_eval import toy_olympic_records
+    from w2s_lib.toy.olympic_world import toy_olympic_records
     n_docs = cfg.n_docs if n_docs is None else n_docs
     rng = random.Random(f"boxed-{cfg.seed}")
     plan = [(rng.randint(*cfg.blocks), rng.choice(BOXED_FRAMINGS)) for _ in range(n_docs)]
@@ -96,7 +96,7 @@ def boxed_docs(cfg: BoxedDocs, n_docs: int | None = None) -> list[str]:
 def instruct_docs(cfg: InstructDocs, n_docs: int | None = None) -> list[str]:
     """Documents of 1-3 solved toy-olympic problems each (prompt, a space, gold solution; blocks joined by a blank
     line, as the method's few-shot prompts join them)."""
-    from w2s_lib.stages.olympic_eval import toy_olympic_records
+    from w2s_lib.toy.olympic_world import toy_olympic_records
     n_docs = cfg.n_docs if n_docs is None else n_docs
     rng = random.Random(f"instruct-{cfg.seed}")
     sizes = [rng.randint(*cfg.blocks) for _ in range(n_docs)]

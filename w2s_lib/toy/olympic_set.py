@@ -1,7 +1,7 @@
 """OlympicArena-shaped toy texts that the shipped tokenizer's vocabulary was collected from (`build.vocab_texts`).
 
 Not the toy OlympicArena set: notebook 05's toy set and the `toy-olympic` preset's splits come from ONE generator,
-`w2s_lib.stages.olympic_eval.toy_olympic_records`. This module stays as it is because a rebuild of the toy world
+`w2s_lib.toy.olympic_world.toy_olympic_records`. This module stays as it is because a rebuild of the toy world
 (`make toy-models`) must collect the same pieces as the shipped tokenizer; changing its output would change the
 vocabulary (and the ids) of a rebuilt world.
 

@@ -19,7 +19,7 @@ Why it looks like this (see docs/toy_world.md for the measurements behind each c
 - each term has its own marker in the question (a verb, a container), which makes copying learnable.
 
 Other families (`fraction`, `tuple`, `choice`, `truefalse`, `set`) give answer types beyond integers for
-grading and for the OlympicArena-shaped toy set (`w2s_lib.stages.olympic_eval.toy_olympic_records`).
+grading and for the OlympicArena-shaped toy set (`w2s_lib.toy.olympic_world.toy_olympic_records`).
 
 Everything is a pure function of the seed: `random.Random(seed)` only, no global state.
 """
